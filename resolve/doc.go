@@ -1,0 +1,30 @@
+// Package resolve chooses the credential for one user's request to an LLM provider.
+//
+// A [Resolver] tries, in order, the user's own Vercel AI Gateway key, the user's own
+// provider keys (OpenAI, OpenRouter, Anthropic, xAI), the team's gateway key and the
+// server's provider keys. The two team paths are used only when the user consents to
+// team fallback. Any store failure stops resolution (fail closed): an outage never
+// turns into team spend. A Resolver is safe for concurrent use.
+//
+// # Stores
+//
+// The Resolver reads through three small interfaces: [KeyStore] (the user's keys and
+// gateway base URL), [ConsentStore] (the user's consent) and [TeamConfig] (the team's
+// gateway key and the server's keys; [Team] is the usual in-memory implementation).
+// A KeyStore that also implements [Snapshotter] answers a whole resolution in one
+// round trip. Package resolvetest has in-memory fakes of all of them.
+//
+// # Errors
+//
+// Resolve's errors are *[Error] values that match the package's sentinels with
+// errors.Is: [ErrNoProvider], [ErrFallbackDisabled], [ErrStoreUnavailable],
+// [ErrBaseURLRejected], [ErrInvalidUserID], [ErrInvalidModel], [ErrInvalidConfig], or
+// the context's error. Their texts never contain a key, a store's error text or a URL.
+//
+// # Telemetry
+//
+// Each Resolve records one span named "providers.resolve" with the attributes path,
+// provider, baseUrlHost, baseUrlSource, model (when a hint was given) and cache.hit
+// (when a cache is on); on failure the span status is Error with the error's text and
+// the attribute error.type. No key, header, URL or user id is ever recorded.
+package resolve

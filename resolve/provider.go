@@ -1,0 +1,97 @@
+package resolve
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/byok-go/byok/providers"
+)
+
+// Path says which of the four resolution paths produced a credential.
+type Path string
+
+// The four paths, in the order Resolve tries them.
+const (
+	UserGateway    Path = "user-gateway"    // the user's own Vercel AI Gateway key
+	UserProvider   Path = "user-provider"   // the user's own provider key
+	TeamGateway    Path = "team-gateway"    // the team's gateway key (needs consent)
+	ServerProvider Path = "server-provider" // the server's provider key (needs consent)
+)
+
+// Base URL sources, as in [Provider.BaseURLSource].
+const (
+	SourceDefault = "default" // the provider's default base URL
+	SourceUser    = "user"    // the user's stored gateway base URL
+	SourceTeam    = "team"    // the team's AI_GATEWAY_URL
+)
+
+// AnthropicVersion is the anthropic-version header [Provider.Authorize] sends.
+const AnthropicVersion = "2023-06-01"
+
+// Provider is a resolved credential: where to send a request and with which key.
+// Printing or logging it never shows the key.
+type Provider struct {
+	ID            providers.ID     // gateway for both gateway paths
+	APIKey        providers.Secret // the key; see Authorize
+	BaseURL       string           // always set: the default or the validated override
+	BaseURLSource string           // SourceDefault, SourceUser or SourceTeam
+	Model         string           // "" unless the call passed WithModel
+}
+
+// Authorize sets the provider's authentication headers on h: x-api-key and
+// anthropic-version for Anthropic, "Authorization: Bearer <key>" for every other
+// provider. It removes the other scheme's header, so a reused header set never carries
+// a second key. With no key it only removes them.
+func (p Provider) Authorize(h http.Header) {
+	h.Del("Authorization")
+	h.Del("X-Api-Key")
+	if p.APIKey.IsZero() {
+		return
+	}
+	if p.ID == providers.Anthropic {
+		h.Set("X-Api-Key", p.APIKey.Reveal())
+		h.Set("Anthropic-Version", AnthropicVersion)
+		return
+	}
+	h.Set("Authorization", "Bearer "+p.APIKey.Reveal())
+}
+
+// BaseURLHost returns the host of BaseURL (no scheme, port or path), as recorded in
+// telemetry.
+func (p Provider) BaseURLHost() string { return hostOf(p.BaseURL) }
+
+// LogValue implements [slog.LogValuer]: the provider, base-URL host and source and the
+// model; never the key or the full URL.
+func (p Provider) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("provider", string(p.ID)),
+		slog.String("baseUrlHost", p.BaseURLHost()),
+		slog.String("baseUrlSource", p.BaseURLSource),
+	}
+	if p.Model != "" {
+		attrs = append(attrs, slog.String("model", p.Model))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// hostOf returns the host of an absolute URL without allocating: the text between
+// "://" and the next '/', without a port.
+func hostOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	if strings.HasPrefix(u, "[") { // IPv6 literal
+		if i := strings.IndexByte(u, ']'); i >= 0 {
+			return u[1:i]
+		}
+		return u
+	}
+	if i := strings.LastIndexByte(u, ':'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}

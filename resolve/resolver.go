@@ -1,0 +1,300 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/byok-go/byok/providers"
+)
+
+// scopeName is the tracer name: this package's import path.
+const scopeName = "github.com/byok-go/byok/resolve"
+
+// SpanName is the name of the span each Resolve records.
+const SpanName = "providers.resolve"
+
+// Resolver chooses a user's credential. It is immutable after [New] and safe for
+// concurrent use.
+type Resolver struct {
+	keys    KeyStore
+	snap    Snapshotter // keys as a Snapshotter, or nil
+	consent ConsentStore
+	team    TeamConfig
+
+	order     []providers.ID // paths 2 and 4
+	snapOrder []providers.ID // gateway + order, for Snapshot without a hint
+	urls      *urlPolicy     // gateway base-URL policy with the allowed hosts
+	tracer    trace.Tracer   // nil: spans off
+	cache     *cache         // nil: no cache
+	err       error          // configuration error, reported by every Resolve
+}
+
+// New returns a Resolver over the user's keys, the user's consent and the team's
+// credentials. keys and consent are required; a nil team means the team has no
+// credentials. A nil store or an invalid option does not panic: every Resolve then
+// fails with an error matching ErrInvalidConfig.
+func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *Resolver {
+	cfg := config{order: providers.DefaultOrder()}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if keys == nil || consent == nil {
+		cfg.fail("nil key or consent store")
+	}
+	if team == nil {
+		team = Team{}
+	}
+	r := &Resolver{
+		keys:      keys,
+		consent:   consent,
+		team:      team,
+		order:     cfg.order,
+		snapOrder: append([]providers.ID{providers.Gateway}, cfg.order...),
+		urls:      &urlPolicy{allowed: cfg.allowedHosts},
+		err:       cfg.err,
+	}
+	r.snap, _ = keys.(Snapshotter)
+	tp := cfg.tracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if _, isNoop := tp.(noop.TracerProvider); !isNoop {
+		r.tracer = tp.Tracer(scopeName)
+	}
+	if cfg.cacheTTL > 0 {
+		r.cache = newCache(cfg.cacheTTL, cfg.now)
+	}
+	return r
+}
+
+// Resolve returns the credential for the user's next request and the path that
+// produced it. See the package documentation and BEHAVIOR.md for the rules; in short:
+// the user's gateway key, the user's provider keys, then (only with the user's consent)
+// the team gateway and the server's keys. Every error is an *[Error].
+func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (Provider, Path, error) {
+	var hint string
+	for _, o := range opts {
+		if o.hasModel {
+			hint = strings.TrimSpace(o.model)
+		}
+	}
+	if r.tracer == nil {
+		p, path, _, err := r.resolve(ctx, userID, hint)
+		return p, path, err
+	}
+	ctx, span := r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
+	p, path, hit, err := r.resolve(ctx, userID, hint)
+	if span.IsRecording() {
+		r.record(span, p, path, hint != "", hit, err)
+	}
+	span.End()
+	return p, path, err
+}
+
+// Invalidate drops the user's cached results at once; a resolution that was in flight
+// when it was called does not put its result back. Without a cache it does nothing.
+func (r *Resolver) Invalidate(userID string) {
+	if r.cache != nil {
+		r.cache.invalidate(userID)
+	}
+}
+
+// record puts the outcome on the span: safe enum values only.
+func (r *Resolver) record(span trace.Span, p Provider, path Path, hinted, hit bool, err error) {
+	if err != nil {
+		span.SetAttributes(attribute.String("error.type", errorCode(err)))
+		span.SetStatus(codes.Error, err.Error()) // safe: Error never prints causes
+		return
+	}
+	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs = append(attrs,
+		attribute.String("path", string(path)),
+		attribute.String("provider", string(p.ID)),
+		attribute.String("baseUrlHost", p.BaseURLHost()),
+		attribute.String("baseUrlSource", p.BaseURLSource),
+	)
+	if hinted {
+		attrs = append(attrs, attribute.String("model", p.Model))
+	}
+	if r.cache != nil {
+		attrs = append(attrs, attribute.Bool("cache.hit", hit))
+	}
+	span.SetAttributes(attrs...)
+}
+
+// resolve checks the input, then answers from the cache or resolves.
+func (r *Resolver) resolve(ctx context.Context, userID, hint string) (Provider, Path, bool, error) {
+	if r.err != nil {
+		return Provider{}, "", false, r.err
+	}
+	if strings.TrimSpace(userID) == "" {
+		return Provider{}, "", false, &Error{Step: StepInput, Kind: ErrInvalidUserID}
+	}
+	if err := ctx.Err(); err != nil {
+		return Provider{}, "", false, &Error{Step: StepInput, Kind: err}
+	}
+	if r.cache == nil {
+		p, path, err := r.resolveUncached(ctx, userID, hint)
+		return p, path, false, err
+	}
+	if e, ok := r.cache.get(userID, hint); ok {
+		return e.p, e.path, true, nil
+	}
+	p, path, err := r.cache.resolveShared(ctx, userID, hint, r.resolveUncached)
+	return p, path, false, err
+}
+
+// resolveUncached runs the four paths against the stores.
+func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Provider, Path, error) {
+	m, err := parseModel(hint)
+	if err != nil {
+		return Provider{}, "", err
+	}
+	eligible := r.order
+	if m.raw != "" {
+		eligible = make([]providers.ID, 0, len(r.order))
+		for _, id := range r.order {
+			if _, ok := m.forProvider(id); ok {
+				eligible = append(eligible, id)
+			}
+		}
+	}
+	if r.snap != nil {
+		return r.fromSnapshot(ctx, userID, m, eligible)
+	}
+
+	// Path 1: the user's own gateway key.
+	key, err := r.keys.Key(ctx, userID, providers.Gateway)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Provider{}, "", storeError(ctx, StepUserGateway, err)
+	}
+	if err == nil && !key.IsZero() {
+		base, err := r.keys.GatewayBaseURL(ctx, userID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Provider{}, "", storeError(ctx, StepUserGateway, err)
+		}
+		return r.gateway(UserGateway, key, base, SourceUser, m)
+	}
+
+	// Path 2: the user's own provider keys.
+	for _, id := range eligible {
+		key, err := r.keys.Key(ctx, userID, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return Provider{}, "", storeError(ctx, StepUserProvider, err)
+		}
+		if err == nil && !key.IsZero() {
+			return r.provider(UserProvider, id, key, m)
+		}
+	}
+	return r.teamPaths(ctx, userID, m, eligible, nil)
+}
+
+// fromSnapshot resolves with one Snapshot round trip (plus, at most, the team config
+// and a consent read when the store did not know the consent).
+func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m model, eligible []providers.ID) (Provider, Path, error) {
+	order := r.snapOrder
+	if m.raw != "" {
+		order = append([]providers.ID{providers.Gateway}, eligible...)
+	}
+	s, err := r.snap.Snapshot(ctx, userID, order)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Provider{}, "", storeError(ctx, StepSnapshot, err)
+	}
+	switch {
+	case s.ID == "":
+		return r.teamPaths(ctx, userID, m, eligible, s.Consent)
+	case s.Key.IsZero() || !slices.Contains(order, s.ID):
+		// The store broke its contract; do not guess.
+		return Provider{}, "", &Error{Step: StepSnapshot, Kind: ErrStoreUnavailable, Reason: "inconsistent snapshot"}
+	case s.ID == providers.Gateway:
+		return r.gateway(UserGateway, s.Key, s.GatewayBaseURL, SourceUser, m)
+	default:
+		return r.provider(UserProvider, s.ID, s.Key, m)
+	}
+}
+
+// teamPaths runs paths 3 and 4. Consent is read only when a team credential exists;
+// known is the consent a Snapshotter already returned, or nil.
+func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligible []providers.ID, known *bool) (Provider, Path, error) {
+	gwKey, gwURL, err := r.team.TeamGateway(ctx)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Provider{}, "", storeError(ctx, StepTeamGateway, err)
+	}
+	useGateway := err == nil && !gwKey.IsZero()
+
+	var serverID providers.ID
+	var serverKey providers.Secret
+	if !useGateway {
+		for _, id := range eligible {
+			key, err := r.team.ServerKey(ctx, id)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return Provider{}, "", storeError(ctx, StepServerProvider, err)
+			}
+			if err == nil && !key.IsZero() {
+				serverID, serverKey = id, key
+				break
+			}
+		}
+		if serverID == "" {
+			return Provider{}, "", &Error{Step: StepServerProvider, Kind: ErrNoProvider}
+		}
+	}
+
+	allow := true
+	if known != nil {
+		allow = *known
+	} else {
+		a, err := r.consent.AllowGatewayFallback(ctx, userID)
+		switch {
+		case err == nil:
+			allow = a
+		case errors.Is(err, ErrNotFound): // no settings: the database default, true
+		default:
+			return Provider{}, "", storeError(ctx, StepConsent, err)
+		}
+	}
+	if !allow {
+		return Provider{}, "", &Error{Step: StepConsent, Kind: ErrFallbackDisabled}
+	}
+
+	if useGateway {
+		return r.gateway(TeamGateway, gwKey, gwURL, SourceTeam, m)
+	}
+	return r.provider(ServerProvider, serverID, serverKey, m)
+}
+
+// gateway builds a gateway credential. A non-empty base URL must pass the URL policy;
+// a failure stops resolution, so the key never goes to another host.
+func (r *Resolver) gateway(path Path, key providers.Secret, baseURL, source string, m model) (Provider, Path, error) {
+	p := Provider{ID: providers.Gateway, APIKey: key, BaseURLSource: source}
+	p.Model, _ = m.forProvider(providers.Gateway)
+	if baseURL = strings.TrimSpace(baseURL); baseURL == "" {
+		spec, _ := providers.Gateway.Spec()
+		p.BaseURL, p.BaseURLSource = spec.BaseURL, SourceDefault
+		return p, path, nil
+	}
+	u, err := r.urls.check(baseURL)
+	if err != nil {
+		return Provider{}, "", urlError(string(path), err)
+	}
+	p.BaseURL = u
+	return p, path, nil
+}
+
+// provider builds a provider credential with the provider's default base URL.
+func (r *Resolver) provider(path Path, id providers.ID, key providers.Secret, m model) (Provider, Path, error) {
+	spec, _ := id.Spec()
+	p := Provider{ID: id, APIKey: key, BaseURL: spec.BaseURL, BaseURLSource: SourceDefault}
+	p.Model, _ = m.forProvider(id)
+	return p, path, nil
+}
