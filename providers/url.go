@@ -124,29 +124,38 @@ func isPrivateHost(host string) bool {
 // accept: standard IPv4 and IPv6 (with zone), and the inet_aton forms of IPv4 (one to
 // four parts, each decimal, octal with a leading 0, or hex with 0x).
 func parseIPHost(host string) (netip.Addr, bool) {
-	if addr, err := netip.ParseAddr(host); err == nil {
-		return addr, true
+	if strings.Contains(host, ":") { // only IPv6 literals have colons
+		addr, err := netip.ParseAddr(host)
+		return addr, err == nil
+	}
+	if strings.IndexFunc(host, notAtonRune) >= 0 { // a name: the common case, decided cheaply
+		return netip.Addr{}, false
 	}
 	return parseInetAton(host)
+}
+
+// notAtonRune reports whether r cannot occur in any IPv4 notation.
+func notAtonRune(r rune) bool {
+	return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == 'x' || r == 'X' || r == '.')
 }
 
 // parseInetAton parses the BSD inet_aton notations of an IPv4 address: "a.b.c.d",
 // "a.b.c" (c is 16 bits), "a.b" (b is 24 bits) and "a" (32 bits), each part decimal,
 // octal (leading 0) or hex (0x).
 func parseInetAton(s string) (netip.Addr, bool) {
-	parts := strings.Split(s, ".")
-	if len(parts) > 4 {
-		return netip.Addr{}, false
-	}
-	vals := make([]uint64, len(parts))
-	for i, p := range parts {
-		v, ok := parseAtonPart(p)
+	var vals [4]uint64
+	n := 0
+	for part := range strings.SplitSeq(s, ".") {
+		if n == len(vals) {
+			return netip.Addr{}, false
+		}
+		v, ok := parseAtonPart(part)
 		if !ok {
 			return netip.Addr{}, false
 		}
-		vals[i] = v
+		vals[n] = v
+		n++
 	}
-	n := len(vals)
 	for _, v := range vals[:n-1] {
 		if v > 0xff {
 			return netip.Addr{}, false
