@@ -74,7 +74,7 @@ type cluster struct {
 
 func (c *cluster) dataDir() string { return filepath.Join(c.dir, "data") }
 
-// superuserDSN is the connection string for database db as the superuser postgres.
+// dsn is the connection string for database db as role.
 func (c *cluster) dsn(role, db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", role, c.port, db)
 }

@@ -9,7 +9,9 @@
 // cluster for the test package (initdb in a temporary directory, a free loopback port; as the
 // postgres OS user when running as root) and builds template databases holding the test-only
 // Supabase baseline and Vault stand-in from testdata, then the real migrations applied with
-// migrations.Apply. Main stops the cluster and removes its directory after the tests.
+// migrations.Apply. Main stops the cluster and removes its directory after the tests; a
+// watchdog process does the same if the test binary dies first (a panic or a timeout). As root
+// the directory is made under [os.TempDir], which the postgres OS user must be able to reach.
 //
 // Without PostgreSQL the database tests are skipped with a message saying how to enable them,
 // or fail when BYOK_REQUIRE_POSTGRES is true (CI sets it). The server binaries are looked for
