@@ -12,11 +12,18 @@ import (
 // maxModelsPerUser bounds the entries one user can hold (one per model hint).
 const maxModelsPerUser = 16
 
+// afterFunc schedules f after d and returns a function that cancels it; time.AfterFunc
+// in production, a fake in tests.
+type afterFunc func(d time.Duration, f func()) (stop func() bool)
+
+func realAfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
 // cache holds successful resolutions per (user, model hint).
 //
-// A hit is lock-free: one sync.Map lookup by user, a scan of that user's few entries
-// and one monotonic clock read. Writes and Invalidate take mu and replace a user's
-// entry list (copy on write).
+// A hit is lock-free and reads no clock: one sync.Map lookup by user and a scan of that
+// user's few entries. Each entry is removed by a timer ttl after it was stored, so
+// nothing on the hit path checks expiry. Writes, expiry and Invalidate take mu and
+// replace a user's entry list (copy on write).
 //
 // Each user with entries or a resolution in flight has a generation drawn from one
 // counter that never repeats. Invalidate forgets the user, so the next miss hands out a
@@ -25,25 +32,24 @@ const maxModelsPerUser = 16
 // so a caller that arrives after Invalidate never joins a resolution that started
 // before it.
 type cache struct {
-	ttl     time.Duration
-	elapsed func() time.Duration // monotonic time since the cache was made
-	users   sync.Map             // user id -> *userEntries
-	group   singleflight.Group
+	ttl   time.Duration
+	after afterFunc
+	users sync.Map // user id -> *userEntries
+	group singleflight.Group
 
-	mu        sync.Mutex        // guards gens, seq, lastSweep and writes to users
-	gens      map[string]uint64 // generation of users with entries or a miss in progress
-	seq       uint64            // last generation handed out
-	lastSweep time.Duration
+	mu   sync.Mutex        // guards gens and seq, and serializes writes to users
+	gens map[string]uint64 // generation of users with entries or a miss in progress
+	seq  uint64            // last generation handed out
 }
 
 // userEntries is one user's cached results; never modified once published.
 type userEntries struct{ list []*cacheEntry }
 
 type cacheEntry struct {
-	model   string
-	p       Provider
-	path    Path
-	expires time.Duration // on the elapsed clock
+	model string
+	p     Provider
+	path  Path
+	stop  func() bool // cancels the expiry timer
 }
 
 type flightResult struct {
@@ -51,19 +57,14 @@ type flightResult struct {
 	path Path
 }
 
-func newCache(ttl time.Duration, now func() time.Time) *cache {
-	c := &cache{ttl: ttl, gens: map[string]uint64{}}
-	if now == nil {
-		base := time.Now()
-		c.elapsed = func() time.Duration { return time.Since(base) } // reads only the monotonic clock
-	} else {
-		base := now()
-		c.elapsed = func() time.Duration { return now().Sub(base) }
+func newCache(ttl time.Duration, after afterFunc) *cache {
+	if after == nil {
+		after = realAfterFunc
 	}
-	return c
+	return &cache{ttl: ttl, after: after, gens: map[string]uint64{}}
 }
 
-// get returns a live entry.
+// get returns the user's entry for model, if cached.
 func (c *cache) get(user, model string) (*cacheEntry, bool) {
 	v, ok := c.users.Load(user)
 	if !ok {
@@ -71,7 +72,7 @@ func (c *cache) get(user, model string) (*cacheEntry, bool) {
 	}
 	for _, e := range v.(*userEntries).list {
 		if e.model == model {
-			return e, c.elapsed() < e.expires
+			return e, true
 		}
 	}
 	return nil, false
@@ -124,18 +125,37 @@ func (c *cache) store(user, model string, gen uint64, p Provider, path Path) {
 	if g, ok := c.gens[user]; !ok || g != gen {
 		return
 	}
-	now := c.elapsed()
-	list := []*cacheEntry{{model: model, p: p, path: path, expires: now + c.ttl}}
-	if v, ok := c.users.Load(user); ok {
-		for _, e := range v.(*userEntries).list {
-			if e.model != model && e.expires > now && len(list) < maxModelsPerUser {
-				list = append(list, e)
-			}
+	e := &cacheEntry{model: model, p: p, path: path}
+	list := []*cacheEntry{e}
+	for _, old := range c.entriesLocked(user) {
+		if old.model == model || len(list) == maxModelsPerUser {
+			old.stop()
+			continue
 		}
+		list = append(list, old)
 	}
 	c.users.Store(user, &userEntries{list: list})
-	if now-c.lastSweep >= c.ttl {
-		c.sweep(now)
+	e.stop = c.after(c.ttl, func() { c.expire(user, e) })
+}
+
+// expire removes one entry when its ttl is over.
+func (c *cache) expire(user string, e *cacheEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.entriesLocked(user)
+	list := make([]*cacheEntry, 0, len(old))
+	for _, x := range old {
+		if x != e {
+			list = append(list, x)
+		}
+	}
+	switch {
+	case len(list) == len(old): // already replaced or invalidated
+	case len(list) == 0:
+		c.users.Delete(user)
+		delete(c.gens, user) // a resolution in flight only loses its caching
+	default:
+		c.users.Store(user, &userEntries{list: list})
 	}
 }
 
@@ -143,31 +163,17 @@ func (c *cache) store(user, model string, gen uint64, p Provider, path Path) {
 func (c *cache) invalidate(user string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, e := range c.entriesLocked(user) {
+		e.stop()
+	}
 	c.users.Delete(user)
 	delete(c.gens, user)
 }
 
-// sweep drops users whose entries have all expired, and generations of users without
-// entries, so memory follows the users seen within about one ttl. A generation dropped
-// while its resolution is in flight only costs that result's caching. Called with mu
-// held.
-func (c *cache) sweep(now time.Duration) {
-	c.lastSweep = now
-	live := map[string]bool{}
-	c.users.Range(func(k, v any) bool {
-		user := k.(string)
-		for _, e := range v.(*userEntries).list {
-			if e.expires > now {
-				live[user] = true
-				return true
-			}
-		}
-		c.users.Delete(user)
-		return true
-	})
-	for user := range c.gens {
-		if !live[user] {
-			delete(c.gens, user)
-		}
+// entriesLocked returns the user's current entries. Called with mu held.
+func (c *cache) entriesLocked(user string) []*cacheEntry {
+	if v, ok := c.users.Load(user); ok {
+		return v.(*userEntries).list
 	}
+	return nil
 }

@@ -2,8 +2,8 @@ package resolve_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,16 +15,68 @@ import (
 	"github.com/byok-go/byok/resolve/resolvetest"
 )
 
-// clock is a settable time source for cache expiry.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// timers is a fake of time.AfterFunc: callbacks run when advance passes their time.
+type timers struct {
+	mu      sync.Mutex // guards now and pending
+	now     time.Duration
+	pending []*fakeTimer
 }
-func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type fakeTimer struct {
+	at      time.Duration
+	f       func()
+	stopped bool
+}
+
+func (ts *timers) afterFunc(d time.Duration, f func()) func() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t := &fakeTimer{at: ts.now + d, f: f}
+	ts.pending = append(ts.pending, t)
+	return func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// advance moves time on and runs the callbacks that came due, outside the lock.
+func (ts *timers) advance(d time.Duration) {
+	ts.mu.Lock()
+	ts.now += d
+	var due []func()
+	kept := ts.pending[:0]
+	for _, t := range ts.pending {
+		switch {
+		case t.stopped:
+		case t.at <= ts.now:
+			t.stopped = true
+			due = append(due, t.f)
+		default:
+			kept = append(kept, t)
+		}
+	}
+	ts.pending = kept
+	ts.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+}
+
+// live returns the number of timers neither fired nor stopped.
+func (ts *timers) live() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	n := 0
+	for _, t := range ts.pending {
+		if !t.stopped {
+			n++
+		}
+	}
+	return n
+}
 
 func TestCache_hitsCostNoStoreCall(t *testing.T) {
 	keys, consent := resolvetest.NewKeys(), resolvetest.NewConsent(true)
@@ -71,9 +123,9 @@ func TestCache_perModelHint(t *testing.T) {
 func TestCache_expires(t *testing.T) {
 	keys := resolvetest.NewKeys()
 	keys.Put(user1, providers.OpenAI, "u-oa")
-	clk := newClock()
+	clk := &timers{}
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{},
-		resolve.WithCache(time.Minute), resolve.WithClock(clk.now))
+		resolve.WithCache(time.Minute), resolve.WithAfterFunc(clk.afterFunc))
 
 	_, _, err := r.Resolve(t.Context(), user1)
 	require.NoError(t, err)
@@ -91,6 +143,42 @@ func TestCache_expires(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, keys.Calls(), calls, "expired entries are resolved again")
 	assert.Equal(t, providers.XAI, p.ID)
+}
+
+// Replaced, capped and invalidated entries stop their timers, so memory does not wait
+// for the ttl.
+func TestCache_timersFollowEntries(t *testing.T) {
+	keys := resolvetest.NewKeys()
+	keys.Put(user1, providers.OpenRouter, "u-or")
+	clk := &timers{}
+	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{},
+		resolve.WithCache(time.Minute), resolve.WithAfterFunc(clk.afterFunc))
+
+	for i := range 20 {
+		_, _, err := r.Resolve(t.Context(), user1, resolve.WithModel(fmt.Sprintf("model-%d", i)))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 16, clk.live(), "at most 16 entries per user")
+
+	calls := keys.Calls()
+	_, _, err := r.Resolve(t.Context(), user1, resolve.WithModel("model-19"))
+	require.NoError(t, err)
+	assert.Equal(t, calls, keys.Calls(), "the newest entries are kept")
+	_, _, err = r.Resolve(t.Context(), user1, resolve.WithModel("model-0"))
+	require.NoError(t, err)
+	assert.Greater(t, keys.Calls(), calls, "the oldest was dropped")
+
+	r.Invalidate(user1)
+	assert.Equal(t, 0, clk.live())
+
+	_, _, err = r.Resolve(t.Context(), user1)
+	require.NoError(t, err)
+	clk.advance(time.Minute)
+	assert.Equal(t, 0, clk.live(), "expired")
+	calls = keys.Calls()
+	_, _, err = r.Resolve(t.Context(), user1)
+	require.NoError(t, err)
+	assert.Greater(t, keys.Calls(), calls, "resolved again after expiry")
 }
 
 func TestCache_errorsAreNotCached(t *testing.T) {

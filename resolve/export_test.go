@@ -1,4 +1,5 @@
 package resolve
 
-// WithClock replaces the cache's clock, so tests can expire entries without sleeping.
-var WithClock = withClock
+// WithAfterFunc replaces the cache's expiry timers, so tests can expire entries
+// without sleeping.
+var WithAfterFunc = withAfterFunc

@@ -22,7 +22,7 @@ type config struct {
 	allowedHosts   []string
 	order          []providers.ID
 	cacheTTL       time.Duration
-	now            func() time.Time
+	afterFunc      afterFunc
 	err            error // the first invalid option; every Resolve reports it
 }
 
@@ -90,16 +90,19 @@ func WithOrder(order ...providers.ID) Option {
 	})
 }
 
-// WithCache caches successful resolutions per (user, model hint) for ttl. Concurrent
-// misses for one entry share one resolution, and [Resolver.Invalidate] drops a user's
-// entries at once. A ttl of zero or less means no cache.
+// WithCache caches successful resolutions per (user, model hint) for ttl (a timer
+// removes each entry ttl after it was stored). Concurrent misses for one entry share one
+// resolution, and [Resolver.Invalidate] drops a user's entries at once. A user holds at
+// most 16 entries (model hints); storing a 17th drops the oldest. A ttl of zero or less
+// means no cache.
 func WithCache(ttl time.Duration) Option {
 	return option(func(c *config) { c.cacheTTL = ttl })
 }
 
-// withClock replaces time.Now in the cache (tests only, through export_test.go).
-func withClock(now func() time.Time) Option {
-	return option(func(c *config) { c.now = now })
+// withAfterFunc replaces time.AfterFunc in the cache (tests only, through
+// export_test.go), so tests can expire entries without sleeping.
+func withAfterFunc(f func(d time.Duration, fn func()) (stop func() bool)) Option {
+	return option(func(c *config) { c.afterFunc = f })
 }
 
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing

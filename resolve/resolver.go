@@ -72,7 +72,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		r.tracer = tp.Tracer(scopeName)
 	}
 	if cfg.cacheTTL > 0 {
-		r.cache = newCache(cfg.cacheTTL, cfg.now)
+		r.cache = newCache(cfg.cacheTTL, cfg.afterFunc)
 	}
 	return r
 }
@@ -89,13 +89,26 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 		}
 	}
 	if r.tracer == nil {
-		p, path, _, err := r.resolve(ctx, userID, hint)
-		return p, path, err
+		if e := r.cached(ctx, userID, hint); e != nil {
+			return e.p, e.path, nil
+		}
+		return r.resolve(ctx, userID, hint)
 	}
+
 	ctx, span := r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
-	p, path, hit, err := r.resolve(ctx, userID, hint)
+	var (
+		p    Provider
+		path Path
+		err  error
+	)
+	e := r.cached(ctx, userID, hint)
+	if e != nil {
+		p, path = e.p, e.path
+	} else {
+		p, path, err = r.resolve(ctx, userID, hint)
+	}
 	if span.IsRecording() {
-		r.record(span, p, path, hint != "", hit, err)
+		r.record(span, p, path, hint != "", e != nil, err)
 	}
 	span.End()
 	return p, path, err
@@ -132,26 +145,35 @@ func (r *Resolver) record(span trace.Span, p Provider, path Path, hinted, hit bo
 	span.SetAttributes(attrs...)
 }
 
-// resolve checks the input, then answers from the cache or resolves.
-func (r *Resolver) resolve(ctx context.Context, userID, hint string) (Provider, Path, bool, error) {
-	if r.err != nil {
-		return Provider{}, "", false, r.err
-	}
-	if strings.TrimSpace(userID) == "" {
-		return Provider{}, "", false, &Error{Step: StepInput, Kind: ErrInvalidUserID}
-	}
-	if err := ctx.Err(); err != nil {
-		return Provider{}, "", false, &Error{Step: StepInput, Kind: err}
-	}
-	if r.cache == nil {
-		p, path, err := r.resolveUncached(ctx, userID, hint)
-		return p, path, false, err
+// cached returns the cached entry for (user, hint), or nil. It needs no input checks:
+// only valid input is ever cached, and a Resolver with a configuration error caches
+// nothing. A done ctx is never answered from the cache.
+func (r *Resolver) cached(ctx context.Context, userID, hint string) *cacheEntry {
+	if r.cache == nil || ctx.Err() != nil {
+		return nil
 	}
 	if e, ok := r.cache.get(userID, hint); ok {
-		return e.p, e.path, true, nil
+		return e
 	}
-	p, path, err := r.cache.resolveShared(ctx, userID, hint, r.resolveUncached)
-	return p, path, false, err
+	return nil
+}
+
+// resolve checks the input and resolves, through the cache's shared resolution when
+// there is a cache.
+func (r *Resolver) resolve(ctx context.Context, userID, hint string) (Provider, Path, error) {
+	if r.err != nil {
+		return Provider{}, "", r.err
+	}
+	if strings.TrimSpace(userID) == "" {
+		return Provider{}, "", &Error{Step: StepInput, Kind: ErrInvalidUserID}
+	}
+	if err := ctx.Err(); err != nil {
+		return Provider{}, "", &Error{Step: StepInput, Kind: err}
+	}
+	if r.cache == nil {
+		return r.resolveUncached(ctx, userID, hint)
+	}
+	return r.cache.resolveShared(ctx, userID, hint, r.resolveUncached)
 }
 
 // resolveUncached runs the four paths against the stores.
