@@ -11,7 +11,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/byok-go/byok/providers"
@@ -167,4 +170,23 @@ func assertAbsent(t *testing.T, haystack, needle string) {
 	if i := strings.Index(haystack, needle); i >= 0 {
 		t.Errorf("%q found: ...%s...", needle, haystack[max(0, i-80):min(len(haystack), i+80)])
 	}
+}
+
+// Without WithTracerProvider, spans go to the global provider, including one installed
+// after New (the global provider delegates).
+func TestTelemetry_defaultsToGlobalProvider(t *testing.T) {
+	keys := resolvetest.NewKeys()
+	keys.Put(user1, providers.OpenAI, "u-oa")
+	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{})
+
+	sr := tracetest.NewSpanRecorder()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+
+	_, _, err := r.Resolve(t.Context(), user1)
+	require.NoError(t, err)
+	span := onlySpan(t, sr)
+	assert.Equal(t, "providers.resolve", span.Name())
+	assert.Equal(t, "user-provider", spanAttrs(span)["path"])
 }
