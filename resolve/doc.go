@@ -14,6 +14,29 @@
 // A KeyStore that also implements [Snapshotter] answers a whole resolution in one
 // round trip. Package resolvetest has in-memory fakes of all of them.
 //
+// # Rules
+//
+//   - Order: the user's gateway key (path user-gateway), the user's provider keys in the
+//     order of [WithOrder] (user-provider), the team gateway key (team-gateway), the
+//     server's provider keys in the same order (server-provider).
+//   - Consent gates both team paths. It is read only when no user credential applies and
+//     a team credential exists; a ConsentStore answering ErrNotFound counts as the
+//     database default, true. Consent off gives [ErrFallbackDisabled].
+//   - Absent (ErrNotFound, or an empty key or URL with a nil error) falls through; any
+//     other store error stops resolution with [ErrStoreUnavailable].
+//   - A user's or the team's gateway base URL must pass providers.CheckGatewayURL with
+//     the hosts of [WithAllowedGatewayHosts]; otherwise resolution stops with
+//     [ErrBaseURLRejected] and no later path is tried.
+//   - [WithModel] skips providers that cannot serve the model on the provider paths and
+//     sets [Provider.Model] in the chosen provider's form.
+//   - With [WithCache], successes are cached per (user, model hint). Concurrent misses
+//     share one resolution, which runs without the callers' cancellation (give stores
+//     their own timeouts), and each caller still returns when its own ctx ends.
+//     [Resolver.Invalidate] drops a user's entries; a resolution in flight at that moment
+//     does not put its result back.
+//   - A [Snapshotter] that names a service it was not asked for, or names one without a
+//     key, is treated as a failing store.
+//
 // # Errors
 //
 // Resolve's errors are *[Error] values that match the package's sentinels with

@@ -78,7 +78,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 }
 
 // Resolve returns the credential for the user's next request and the path that
-// produced it. See the package documentation and BEHAVIOR.md for the rules; in short:
+// produced it. The package documentation has the rules; in short:
 // the user's gateway key, the user's provider keys, then (only with the user's consent)
 // the team gateway and the server's keys. Every error is an *[Error].
 func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (Provider, Path, error) {
