@@ -195,6 +195,11 @@ func (k *Keys) ListKeys(ctx context.Context, userID string) ([]resolve.KeyInfo, 
 // context's, the planted one, or ErrInvalidUserID for an empty user id.
 func (k *Keys) enterLocked(ctx context.Context, userID string) error {
 	k.calls++
+	return k.checkLocked(ctx, userID)
+}
+
+// checkLocked returns the error a call must fail with, without counting it.
+func (k *Keys) checkLocked(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -270,14 +275,8 @@ func (s *SnapshotKeys) Snapshot(ctx context.Context, userID string, order []prov
 	k := s.Keys
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := k.checkLocked(ctx, userID); err != nil {
 		return resolve.Snapshot{}, err
-	}
-	if k.fail != nil {
-		return resolve.Snapshot{}, k.fail
-	}
-	if strings.TrimSpace(userID) == "" {
-		return resolve.Snapshot{}, resolve.ErrInvalidUserID
 	}
 	snap.GatewayBaseURL = k.urls[userID]
 	for _, id := range order {
