@@ -200,14 +200,14 @@ func boot(ctx context.Context) error {
 		return err
 	}
 	state.cluster = c // from here on shutdown stops it
-	if err := buildTemplates(ctx, c); err != nil {
-		return err
-	}
 	admin, err := pgx.Connect(ctx, c.dsn("postgres", "postgres"))
 	if err != nil {
 		return fmt.Errorf("pgtest: connect: %w", err)
 	}
 	defer admin.Close(ctx)
+	if err := buildTemplates(ctx, c, admin); err != nil {
+		return err
+	}
 	if err := createDatabase(ctx, admin, sharedDatabase, migratedTemplate); err != nil {
 		return err
 	}
@@ -217,12 +217,8 @@ func boot(ctx context.Context) error {
 
 // buildTemplates creates the two template databases. The migrations go through
 // migrations.Apply, as a user without the Supabase CLI would apply them.
-func buildTemplates(ctx context.Context, c *cluster) error {
-	admin, err := pgx.Connect(ctx, c.dsn("postgres", "postgres"))
-	if err != nil {
-		return fmt.Errorf("pgtest: connect: %w", err)
-	}
-	defer admin.Close(ctx)
+// admin is a connection to the postgres database.
+func buildTemplates(ctx context.Context, c *cluster, admin execer) error {
 	if err := createDatabase(ctx, admin, baseTemplate, "template0"); err != nil {
 		return err
 	}
