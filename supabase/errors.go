@@ -3,6 +3,8 @@ package supabase
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -24,10 +26,12 @@ var (
 // Error is a failed RPC: the PostgREST error body ({code, message, details, hint}) and
 // HTTP status when the server answered, or Status 0 and Err when it did not.
 //
-// Error() prints the function name, status, code and a fixed description of the code's
-// class only. Message, Details and Hint are PostgreSQL's and PostgREST's own text, which
-// can quote argument values (a malformed UUID, a conflicting row), so they are kept in
-// the fields for the caller to inspect and are never printed.
+// Error() prints the function name (or "(invalid name)" when it is not a
+// [ValidFunctionName]), status, code and a fixed description of the code's class only.
+// Message, Details and Hint are PostgreSQL's and PostgREST's own text, which can quote
+// argument values (a malformed UUID, a conflicting row), so they are kept in the fields
+// for the caller to inspect and are never printed: every fmt verb, %#v included, prints
+// what Error() returns.
 type Error struct {
 	Function string // the RPC name
 	Status   int    // HTTP status; for pgcall, the status PostgREST would answer; 0 when none
@@ -41,9 +45,17 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("supabase: rpc ")
-	b.WriteString(e.Function)
+	if ValidFunctionName(e.Function) {
+		b.WriteString(e.Function)
+	} else {
+		// A refused name may be anything a caller passed by mistake, key material included.
+		b.WriteString("(invalid name)")
+	}
 	b.WriteString(": ")
 	switch {
+	case e.Err == nil && e.Status == 0 && e.Code == "":
+		b.WriteString("unknown error")
+		return b.String()
 	case e.Err != nil && e.Status == 0 && e.Code == "":
 		b.WriteString(strings.TrimPrefix(e.Err.Error(), "supabase: "))
 		return b.String()
@@ -72,6 +84,20 @@ func (e *Error) Error() string {
 
 // Unwrap returns Err.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Format implements [fmt.Formatter] so that every verb prints Error() (%q quotes it):
+// without it, %#v and %d would print Message, Details and Hint.
+func (e *Error) Format(f fmt.State, verb rune) {
+	if e == nil {
+		_, _ = io.WriteString(f, "<nil>")
+		return
+	}
+	if verb == 'q' {
+		_, _ = io.WriteString(f, strconv.Quote(e.Error()))
+		return
+	}
+	_, _ = io.WriteString(f, e.Error())
+}
 
 // describe is a fixed, argument-free description of a code.
 func describe(code string) string {
