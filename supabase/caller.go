@@ -27,3 +27,27 @@ func ValidFunctionName(fn string) bool {
 		return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_'
 	}) < 0
 }
+
+// ValidUserID reports whether s is a Supabase Auth user id in the canonical form the
+// Auth server issues: a UUID written as 36 lowercase hexadecimal digits and hyphens
+// (8-4-4-4-12). The stores accept no other spelling, so that one user has one cache
+// key and one row, and refuse anything else before a round trip.
+func ValidUserID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
