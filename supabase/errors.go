@@ -129,7 +129,8 @@ func describe(code string) string {
 }
 
 // HTTPStatus returns the HTTP status PostgREST answers for a PostgreSQL SQLSTATE raised
-// by a function, for a request made with a JWT (authenticated) or without one. The
+// by a function. authenticated is false when the request ran as the anonymous role:
+// PostgREST answers a permission error (42501) with 401 then and 403 otherwise. The
 // pgcall Caller uses it so its errors match the PostgREST client's.
 func HTTPStatus(sqlstate string, authenticated bool) int {
 	switch sqlstate {
@@ -146,8 +147,10 @@ func HTTPStatus(sqlstate string, authenticated bool) int {
 		return 405
 	case "P0001":
 		return 400
-	case "42P17":
+	case "42P17", "53400":
 		return 500
+	case "57P01":
+		return 503
 	}
 	if len(sqlstate) < 2 {
 		return 400

@@ -3,12 +3,20 @@ package vault_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/byok-go/byok/consent"
 	"github.com/byok-go/byok/internal/pgtest"
+	"github.com/byok-go/byok/internal/postgrest"
+	"github.com/byok-go/byok/providers"
+	"github.com/byok-go/byok/resolve"
+	"github.com/byok-go/byok/supabase"
 	"github.com/byok-go/byok/supabase/pgcall"
+	"github.com/byok-go/byok/vault"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -28,4 +36,114 @@ func pgcallBackend(t *testing.T) backend {
 	}
 }
 
+// postgrestBackend runs the suite over supabase.Client and the PostgREST stand-in on the
+// throwaway PostgreSQL, with the given kind of service key.
+func postgrestBackend(t *testing.T, key func(*postgrest.Server) string) backend {
+	t.Helper()
+	db := pgtest.New(t)
+	srv := postgrest.Start(t, db)
+	c, err := supabase.New(srv.URL, key(srv))
+	require.NoError(t, err)
+	return backend{
+		name:    "postgrest",
+		caller:  c,
+		newUser: func(t *testing.T) string { return db.CreateUser(t) },
+	}
+}
+
 func TestStore_pgcall(t *testing.T) { runSuite(t, pgcallBackend(t)) }
+
+func TestStore_postgrestServiceRoleKey(t *testing.T) {
+	runSuite(t, postgrestBackend(t, func(s *postgrest.Server) string { return s.ServiceKey }))
+}
+
+func TestStore_postgrestSecretKey(t *testing.T) {
+	runSuite(t, postgrestBackend(t, func(s *postgrest.Server) string { return s.SecretKey }))
+}
+
+// TestStore_anonKeyIsRefused: a service configured with the anon or publishable key by
+// mistake gets a permission error from every RPC, and resolution stops instead of
+// falling back to the team.
+func TestStore_anonKeyIsRefused(t *testing.T) {
+	db := pgtest.New(t)
+	srv := postgrest.Start(t, db)
+	user := db.CreateUser(t)
+	for name, key := range map[string]string{"anon": srv.AnonKey, "publishable": srv.PublishableKey} {
+		t.Run(name, func(t *testing.T) {
+			c, err := supabase.New(srv.URL, key)
+			require.NoError(t, err)
+			store := vault.New(c)
+			err = store.PutKey(t.Context(), user, providers.OpenAI, secret("sk-anon"))
+			assert.True(t, supabase.IsPermission(err), "%v", err)
+			_, path, err := resolve.New(store, consent.New(c), team).Resolve(t.Context(), user)
+			require.ErrorIs(t, err, resolve.ErrStoreUnavailable)
+			assert.Empty(t, path)
+			assert.Error(t, store.Health(t.Context()))
+		})
+	}
+}
+
+// TestStore_outageIsNotTeamSpend: with the API down, resolution fails closed on every
+// path, with and without the Snapshotter, and the error says the store is unavailable.
+func TestStore_outageIsNotTeamSpend(t *testing.T) {
+	db := pgtest.New(t)
+	srv := postgrest.Start(t, db)
+	user := db.CreateUser(t)
+	c, err := supabase.New(srv.URL, srv.ServiceKey)
+	require.NoError(t, err)
+	srv.Close()
+	store := vault.New(c)
+	for name, keys := range map[string]resolve.KeyStore{"snapshot": store, "per-tier": perTier{store}} {
+		t.Run(name, func(t *testing.T) {
+			p, path, err := resolve.New(keys, consent.New(c), team).Resolve(t.Context(), user)
+			require.ErrorIs(t, err, resolve.ErrStoreUnavailable)
+			assert.ErrorIs(t, err, supabase.ErrTransport)
+			assert.True(t, supabase.IsRetryable(err))
+			assert.Empty(t, path)
+			assert.True(t, p.APIKey.IsZero())
+		})
+	}
+	assert.ErrorIs(t, store.Health(t.Context()), supabase.ErrTransport)
+}
+
+// TestStore_missingMigration: a database without the project's migrations answers
+// PGRST202, which supabase.IsNotFound names, and resolution fails closed.
+func TestStore_missingMigration(t *testing.T) {
+	db := pgtest.Fresh(t, false)
+	srv := postgrest.Start(t, db)
+	c, err := supabase.New(srv.URL, srv.SecretKey)
+	require.NoError(t, err)
+	user := db.CreateUser(t)
+	_, err = vault.New(c).Snapshot(t.Context(), user, providers.DefaultOrder())
+	assert.True(t, supabase.IsNotFound(err), "%v", err)
+	_, _, err = resolve.New(vault.New(c), consent.New(c), team).Resolve(t.Context(), user)
+	assert.ErrorIs(t, err, resolve.ErrStoreUnavailable)
+	assert.Contains(t, err.Error(), "resolve snapshot: store unavailable")
+}
+
+// TestClient_contextEndsTheServerSideQuery: a call through supabase.Client returns when
+// its context ends, and the stand-in shows the database query was cancelled.
+func TestClient_contextEndsTheServerSideQuery(t *testing.T) {
+	db := pgtest.Fresh(t, true)
+	_, err := db.Pool.Exec(t.Context(), `
+		create function public.byok_test_sleep(p_seconds float8) returns void
+		language sql as $$ select pg_sleep(p_seconds) $$;
+		grant execute on function public.byok_test_sleep(float8) to service_role`)
+	require.NoError(t, err)
+	srv := postgrest.Start(t, db)
+	c, err := supabase.New(srv.URL, srv.SecretKey)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = c.Call(ctx, "byok_test_sleep", map[string]float64{"p_seconds": 60}, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 30*time.Second)
+	require.Eventually(t, func() bool {
+		var running int
+		err := db.Pool.QueryRow(t.Context(), `select count(*) from pg_stat_activity
+			where query like '%byok_test_sleep%' and state = 'active' and pid <> pg_backend_pid()`).Scan(&running)
+		return err == nil && running == 0 && srv.Canceled() == 1
+	}, 10*time.Second, 50*time.Millisecond)
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
@@ -111,6 +112,40 @@ func TestSnapshot_touchesOnlyTheReturnedKey(t *testing.T) {
 	require.Equal(t, []string{"openai", "xai"}, services(list))
 	assert.Nil(t, list[0].LastUsed, "openai was not returned")
 	assert.NotNil(t, list[1].LastUsed, "xai was returned")
+}
+
+func TestSnapshot_writesLastUsedAtMostOnceAMinute(t *testing.T) {
+	db := pgtest.New(t)
+	user := db.CreateUser(t)
+	putKey(t, db, user, "anthropic", "sk-ant-minute")
+	lastUsed := func() time.Time {
+		t.Helper()
+		var ts time.Time
+		require.NoError(t, db.Pool.QueryRow(t.Context(),
+			`select last_used from public.api_keys where user_id = $1 and service = 'anthropic'`, user).Scan(&ts))
+		return ts
+	}
+	// The row's version (xmin) changes on every write, even one that stores the same value.
+	xmin := func() string {
+		t.Helper()
+		var v string
+		require.NoError(t, db.Pool.QueryRow(t.Context(),
+			`select xmin::text from public.api_keys where user_id = $1 and service = 'anthropic'`, user).Scan(&v))
+		return v
+	}
+
+	snapshot(t, db, user, []string{"anthropic"})
+	first, version := lastUsed(), xmin()
+	snapshot(t, db, user, []string{"anthropic"})
+	assert.Equal(t, version, xmin(), "a second read within the minute writes nothing")
+	assert.Equal(t, first, lastUsed())
+
+	_, err := db.Pool.Exec(t.Context(), `update public.api_keys set last_used = now() - interval '61 seconds' where user_id = $1`, user)
+	require.NoError(t, err)
+	stale := lastUsed()
+	got := snapshot(t, db, user, []string{"anthropic"})
+	assert.Equal(t, "sk-ant-minute", got["api_key"])
+	assert.True(t, lastUsed().After(stale), "a last_used older than a minute is refreshed")
 }
 
 func TestSnapshot_unknownUserGetsDefaults(t *testing.T) {

@@ -235,7 +235,7 @@ func mapError(ctx context.Context, fn string, err error) error {
 	if errors.As(err, &pgErr) {
 		return &supabase.Error{
 			Function: fn,
-			// The service role request of PostgREST carries a JWT, hence authenticated.
+			// The request runs as service_role, not the anonymous role: 42501 is a 403.
 			Status:  supabase.HTTPStatus(pgErr.Code, true),
 			Code:    pgErr.Code,
 			Message: pgErr.Message,
