@@ -5,7 +5,7 @@
 -- was a write transaction (a row version, WAL, a commit flush) on the path of every LLM
 -- request. last_used is now written only when it is NULL or more than a minute old, so it is
 -- accurate to one minute, and a resolution within that minute is read-only. The key row, the
--- gateway base URL and the consent are read by one statement instead of three.
+-- gateway base URL and the consent are read by one statement instead of four.
 --
 -- Builds on 20251120000000_byok_project_rpcs.sql. Safe to run more than once.
 create or replace function public.get_user_byok_snapshot(p_user_id uuid, p_services text[])
@@ -17,7 +17,6 @@ as $$
 declare
   v_services text[];
   v_service text;
-  v_secret_name text;
   v_last_used timestamptz;
   v_key text;
   v_base_url text;
@@ -31,24 +30,24 @@ begin
     into v_services
     from unnest(p_services) with ordinality as u(s, n);
 
-  select f.service, f.vault_secret_name, f.last_used,
+  -- One statement reads the first stored key in the caller's order (decrypting that one
+  -- secret only), the gateway base URL and the consent.
+  select f.service, f.last_used, d.decrypted_secret,
          (select c.base_url from public.api_gateway_configs c where c.user_id = p_user_id),
          coalesce((select s.allow_gateway_fallback from public.user_settings s where s.user_id = p_user_id), true)
-    into v_service, v_secret_name, v_last_used, v_base_url, v_allow
+    into v_service, v_last_used, v_key, v_base_url, v_allow
     from (select) as one
     left join lateral (
       select k.service, k.vault_secret_name, k.last_used
         from unnest(v_services) with ordinality as u(service, n)
         join public.api_keys k on k.user_id = p_user_id and k.service = u.service
        order by u.n
-       limit 1) f on true;
+       limit 1) f on true
+    left join vault.decrypted_secrets d on d.name = f.vault_secret_name;
 
-  if v_service is not null then
-    select d.decrypted_secret into v_key from vault.decrypted_secrets d where d.name = v_secret_name;
-    if v_last_used is null or v_last_used < now() - interval '1 minute' then
-      update public.api_keys k set last_used = now()
-       where k.user_id = p_user_id and k.service = v_service;
-    end if;
+  if v_key is not null and (v_last_used is null or v_last_used < now() - interval '1 minute') then
+    update public.api_keys k set last_used = now()
+     where k.user_id = p_user_id and k.service = v_service;
   end if;
 
   return jsonb_build_object(
