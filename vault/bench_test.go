@@ -14,6 +14,7 @@ import (
 
 	"github.com/byok-go/byok/consent"
 	"github.com/byok-go/byok/internal/pgtest"
+	"github.com/byok-go/byok/internal/storetest"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/supabase/pgcall"
@@ -35,7 +36,7 @@ func BenchmarkColdResolve(b *testing.B) {
 	ctx := context.Background()
 	setup := pgcall.New(newPool(b, db.AuthenticatorDSN, ""))
 	xaiOnly := db.CreateUser(b)
-	require.NoError(b, vault.New(setup).PutKey(ctx, xaiOnly, providers.XAI, secret("xai-bench")))
+	require.NoError(b, vault.New(setup).PutKey(ctx, xaiOnly, providers.XAI, storetest.Secret("xai-bench")))
 	teamUser := db.CreateUser(b)
 
 	for _, rtt := range []time.Duration{0, time.Millisecond} {
@@ -63,17 +64,17 @@ func BenchmarkColdResolve(b *testing.B) {
 		} {
 			for _, mode := range []string{"snapshot", "per-tier"} {
 				b.Run(name+"/"+u.name+"/"+mode, func(b *testing.B) {
-					cc := &counting{Caller: pgcall.New(pool)}
+					cc := &storetest.Counting{Caller: pgcall.New(pool)}
 					store := vault.New(cc)
 					var keys resolve.KeyStore = store
 					if mode == "per-tier" {
-						keys = perTier{store}
+						keys = storetest.PerTier{KeyStore: store}
 					}
-					r := resolve.New(keys, consent.New(cc), team)
+					r := resolve.New(keys, consent.New(cc), storetest.Team)
 					if _, path, err := r.Resolve(ctx, u.id); err != nil || path != u.path {
 						b.Fatalf("warm-up resolve: path %q, err %v", path, err)
 					}
-					cc.take()
+					cc.Take()
 					n := 0
 					for b.Loop() {
 						if _, _, err := r.Resolve(ctx, u.id); err != nil {
@@ -81,7 +82,7 @@ func BenchmarkColdResolve(b *testing.B) {
 						}
 						n++
 					}
-					b.ReportMetric(float64(cc.take())/float64(n), "RPCs/op")
+					b.ReportMetric(float64(cc.Take())/float64(n), "RPCs/op")
 				})
 			}
 		}

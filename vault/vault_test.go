@@ -2,6 +2,12 @@ package vault_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 	"github.com/byok-go/byok/consent"
 	"github.com/byok-go/byok/internal/pgtest"
 	"github.com/byok-go/byok/internal/postgrest"
+	"github.com/byok-go/byok/internal/storetest"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/supabase"
@@ -23,42 +30,42 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // pgcallBackend runs the suite over pgcall on the throwaway PostgreSQL, connected as
 // authenticator as PostgREST is.
-func pgcallBackend(t *testing.T) backend {
+func pgcallBackend(t *testing.T) storetest.Backend {
 	t.Helper()
 	db := pgtest.New(t)
 	pool, err := pgxpool.New(context.Background(), db.AuthenticatorDSN)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	return backend{
-		name:    "pgcall",
-		caller:  pgcall.New(pool),
-		newUser: func(t *testing.T) string { return db.CreateUser(t) },
+	return storetest.Backend{
+		Name:    "pgcall",
+		Caller:  pgcall.New(pool),
+		NewUser: func(t *testing.T) string { return db.CreateUser(t) },
 	}
 }
 
 // postgrestBackend runs the suite over supabase.Client and the PostgREST stand-in on the
 // throwaway PostgreSQL, with the given kind of service key.
-func postgrestBackend(t *testing.T, key func(*postgrest.Server) string) backend {
+func postgrestBackend(t *testing.T, key func(*postgrest.Server) string) storetest.Backend {
 	t.Helper()
 	db := pgtest.New(t)
 	srv := postgrest.Start(t, db)
 	c, err := supabase.New(srv.URL, key(srv))
 	require.NoError(t, err)
-	return backend{
-		name:    "postgrest",
-		caller:  c,
-		newUser: func(t *testing.T) string { return db.CreateUser(t) },
+	return storetest.Backend{
+		Name:    "postgrest",
+		Caller:  c,
+		NewUser: func(t *testing.T) string { return db.CreateUser(t) },
 	}
 }
 
-func TestStore_pgcall(t *testing.T) { runSuite(t, pgcallBackend(t)) }
+func TestStore_pgcall(t *testing.T) { storetest.Run(t, pgcallBackend(t)) }
 
 func TestStore_postgrestServiceRoleKey(t *testing.T) {
-	runSuite(t, postgrestBackend(t, func(s *postgrest.Server) string { return s.ServiceKey }))
+	storetest.Run(t, postgrestBackend(t, func(s *postgrest.Server) string { return s.ServiceKey }))
 }
 
 func TestStore_postgrestSecretKey(t *testing.T) {
-	runSuite(t, postgrestBackend(t, func(s *postgrest.Server) string { return s.SecretKey }))
+	storetest.Run(t, postgrestBackend(t, func(s *postgrest.Server) string { return s.SecretKey }))
 }
 
 // TestStore_anonKeyIsRefused: a service configured with the anon or publishable key by
@@ -73,9 +80,9 @@ func TestStore_anonKeyIsRefused(t *testing.T) {
 			c, err := supabase.New(srv.URL, key)
 			require.NoError(t, err)
 			store := vault.New(c)
-			err = store.PutKey(t.Context(), user, providers.OpenAI, secret("sk-anon"))
+			err = store.PutKey(t.Context(), user, providers.OpenAI, storetest.Secret("sk-anon"))
 			assert.True(t, supabase.IsPermission(err), "%v", err)
-			_, path, err := resolve.New(store, consent.New(c), team).Resolve(t.Context(), user)
+			_, path, err := resolve.New(store, consent.New(c), storetest.Team).Resolve(t.Context(), user)
 			require.ErrorIs(t, err, resolve.ErrStoreUnavailable)
 			assert.Empty(t, path)
 			assert.Error(t, store.Health(t.Context()))
@@ -93,9 +100,9 @@ func TestStore_outageIsNotTeamSpend(t *testing.T) {
 	require.NoError(t, err)
 	srv.Close()
 	store := vault.New(c)
-	for name, keys := range map[string]resolve.KeyStore{"snapshot": store, "per-tier": perTier{store}} {
+	for name, keys := range map[string]resolve.KeyStore{"snapshot": store, "per-tier": storetest.PerTier{KeyStore: store}} {
 		t.Run(name, func(t *testing.T) {
-			p, path, err := resolve.New(keys, consent.New(c), team).Resolve(t.Context(), user)
+			p, path, err := resolve.New(keys, consent.New(c), storetest.Team).Resolve(t.Context(), user)
 			require.ErrorIs(t, err, resolve.ErrStoreUnavailable)
 			assert.ErrorIs(t, err, supabase.ErrTransport)
 			assert.True(t, supabase.IsRetryable(err))
@@ -116,7 +123,7 @@ func TestStore_missingMigration(t *testing.T) {
 	user := db.CreateUser(t)
 	_, err = vault.New(c).Snapshot(t.Context(), user, providers.DefaultOrder())
 	assert.True(t, supabase.IsNotFound(err), "%v", err)
-	_, _, err = resolve.New(vault.New(c), consent.New(c), team).Resolve(t.Context(), user)
+	_, _, err = resolve.New(vault.New(c), consent.New(c), storetest.Team).Resolve(t.Context(), user)
 	assert.ErrorIs(t, err, resolve.ErrStoreUnavailable)
 	assert.Contains(t, err.Error(), "resolve snapshot: store unavailable")
 }
@@ -146,4 +153,52 @@ func TestClient_contextEndsTheServerSideQuery(t *testing.T) {
 			where query like '%byok_test_sleep%' and state = 'active' and pid <> pg_backend_pid()`).Scan(&running)
 		return err == nil && running == 0 && srv.Canceled() == 1
 	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// TestStore_live runs the suite against a real Supabase project when SUPABASE_URL and a
+// secret key are set; it is skipped otherwise.
+func TestStore_live(t *testing.T) { storetest.Run(t, storetest.LiveFromEnv(t)) }
+
+// TestStore_liveContractAgainstStandIn runs the live contract test's own code (its
+// environment variables, its Auth admin calls) against a project made of the PostgREST
+// stand-in and a fake of the Auth admin API on the throwaway database, so the opt-in test
+// cannot rot unnoticed.
+func TestStore_liveContractAgainstStandIn(t *testing.T) {
+	db := pgtest.New(t)
+	srv := postgrest.Start(t, db)
+	rest, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	var created, deleted atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("/rest/", httputil.NewSingleHostReverseProxy(rest))
+	mux.HandleFunc("POST /auth/v1/admin/users", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("apikey") != srv.SecretKey || r.Header.Get("Authorization") != "" {
+			http.Error(w, `{"msg":"bad key"}`, http.StatusUnauthorized)
+			return
+		}
+		var id string
+		if err := db.Pool.QueryRow(r.Context(), `insert into auth.users default values returning id::text`).Scan(&id); err != nil {
+			http.Error(w, `{}`, http.StatusInternalServerError)
+			return
+		}
+		created.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": id})
+	})
+	mux.HandleFunc("DELETE /auth/v1/admin/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		tag, err := db.Pool.Exec(r.Context(), `delete from auth.users where id = $1`, r.PathValue("id"))
+		if err != nil || tag.RowsAffected() != 1 {
+			http.Error(w, `{}`, http.StatusNotFound)
+			return
+		}
+		deleted.Add(1)
+		w.WriteHeader(http.StatusOK)
+	})
+	project := httptest.NewServer(mux)
+	t.Cleanup(project.Close)
+	t.Setenv("SUPABASE_URL", project.URL)
+	t.Setenv("SUPABASE_SECRET_KEY", srv.SecretKey)
+
+	t.Run("suite", func(t *testing.T) { storetest.Run(t, storetest.LiveFromEnv(t)) })
+	assert.Positive(t, created.Load())
+	assert.Equal(t, created.Load(), deleted.Load(), "every throwaway user is deleted")
 }

@@ -1,4 +1,7 @@
-package vault_test
+// Package storetest is the suite of store tests this module runs against every way of
+// reaching Supabase: pgcall and the PostgREST stand-in on the throwaway PostgreSQL, and,
+// when configured, a live project. Test-only.
+package storetest
 
 import (
 	"context"
@@ -20,33 +23,35 @@ import (
 	"github.com/byok-go/byok/vault"
 )
 
-// backend is a Supabase the suite runs against: a Caller with the service role and a way
+// Backend is a Supabase the suite runs against: a Caller with the service role and a way
 // to make a throwaway user (a row in auth.users).
-type backend struct {
-	name    string
-	caller  supabase.Caller
-	newUser func(t *testing.T) string
+type Backend struct {
+	Name    string
+	Caller  supabase.Caller
+	NewUser func(t *testing.T) string // a throwaway user (a row in auth.users)
 }
 
-// counting is a Caller that counts the calls passing through it.
-type counting struct {
+// Counting is a Caller that counts the calls passing through it.
+type Counting struct {
 	supabase.Caller
 	n atomic.Int64
 }
 
-func (c *counting) Call(ctx context.Context, fn string, args, out any) error {
+func (c *Counting) Call(ctx context.Context, fn string, args, out any) error {
 	c.n.Add(1)
 	return c.Caller.Call(ctx, fn, args, out)
 }
 
-func (c *counting) take() int64 { return c.n.Swap(0) }
+// Take returns the count and resets it.
+func (c *Counting) Take() int64 { return c.n.Swap(0) }
 
-func secret(s string) providers.Secret { return providers.NewSecret(s) }
+// Secret is providers.NewSecret, shorter.
+func Secret(s string) providers.Secret { return providers.NewSecret(s) }
 
-// team is a team gateway key and one server key.
-var team = resolve.Team{
-	GatewayKey: secret("vck-team-suite"),
-	ServerKeys: map[providers.ID]providers.Secret{providers.Anthropic: secret("sk-ant-server-suite")},
+// Team is the team configuration of the suite: a team gateway key and one server key.
+var Team = resolve.Team{
+	GatewayKey: Secret("vck-team-suite"),
+	ServerKeys: map[providers.ID]providers.Secret{providers.Anthropic: Secret("sk-ant-server-suite")},
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -55,8 +60,8 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-// runSuite runs every store test against b.
-func runSuite(t *testing.T, b backend) {
+// Run runs every store test against b as subtests of t.
+func Run(t *testing.T, b Backend) {
 	t.Run("runbook", func(t *testing.T) { testRunbook(t, b) })
 	t.Run("one RPC per cold resolve", func(t *testing.T) { testOneRPCPerColdResolve(t, b) })
 	t.Run("rotation", func(t *testing.T) { testRotation(t, b) })
@@ -64,7 +69,7 @@ func runSuite(t *testing.T, b backend) {
 	t.Run("list", func(t *testing.T) { testList(t, b) })
 	t.Run("gateway base url", func(t *testing.T) { testGatewayBaseURL(t, b) })
 	t.Run("consent", func(t *testing.T) { testConsent(t, b) })
-	t.Run("health", func(t *testing.T) { require.NoError(t, vault.New(b.caller).Health(ctxFor(t))) })
+	t.Run("health", func(t *testing.T) { require.NoError(t, vault.New(b.Caller).Health(ctxFor(t))) })
 	t.Run("bad user ids", func(t *testing.T) { testBadUserIDs(t, b) })
 	t.Run("unknown user", func(t *testing.T) { testUnknownUser(t, b) })
 	t.Run("concurrent resolves and writes", func(t *testing.T) { testConcurrent(t, b) })
@@ -73,22 +78,22 @@ func runSuite(t *testing.T, b backend) {
 
 // testRunbook walks the operator runbook's verification checklist through
 // resolve + vault + consent, with and without the Snapshotter.
-func testRunbook(t *testing.T, b backend) {
+func testRunbook(t *testing.T, b Backend) {
 	for _, snapshots := range []bool{true, false} {
 		t.Run(fmt.Sprintf("snapshot=%v", snapshots), func(t *testing.T) {
 			ctx := ctxFor(t)
-			store, cons := vault.New(b.caller), consent.New(b.caller)
+			store, cons := vault.New(b.Caller), consent.New(b.Caller)
 			var keys resolve.KeyStore = store
 			if !snapshots {
-				keys = perTier{store}
+				keys = PerTier{KeyStore: store}
 			}
-			r := resolve.New(keys, cons, team)
+			r := resolve.New(keys, cons, Team)
 
 			t.Run("1 user gateway BYOK", func(t *testing.T) {
-				user := b.newUser(t)
-				require.NoError(t, store.PutKey(ctx, user, providers.Gateway, secret("vck-user-gw")))
+				user := b.NewUser(t)
+				require.NoError(t, store.PutKey(ctx, user, providers.Gateway, Secret("vck-user-gw")))
 				require.NoError(t, store.PutGatewayBaseURL(ctx, user, "https://AI-Gateway.vercel.sh/v1/"))
-				require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, secret("sk-user-oa")))
+				require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, Secret("sk-user-oa")))
 				p, path, err := r.Resolve(ctx, user)
 				require.NoError(t, err)
 				assert.Equal(t, resolve.UserGateway, path)
@@ -99,8 +104,8 @@ func testRunbook(t *testing.T, b backend) {
 			})
 			t.Run("2 provider BYOK", func(t *testing.T) {
 				for _, id := range providers.DefaultOrder() {
-					user := b.newUser(t)
-					require.NoError(t, store.PutKey(ctx, user, id, secret("user-"+string(id))))
+					user := b.NewUser(t)
+					require.NoError(t, store.PutKey(ctx, user, id, Secret("user-"+string(id))))
 					p, path, err := r.Resolve(ctx, user)
 					require.NoError(t, err)
 					spec, _ := id.Spec()
@@ -111,9 +116,9 @@ func testRunbook(t *testing.T, b backend) {
 				}
 			})
 			t.Run("3 team gateway fallback", func(t *testing.T) {
-				user := b.newUser(t)
-				require.NoError(t, store.PutKey(ctx, user, providers.Gateway, secret("vck-user")))
-				require.NoError(t, store.PutKey(ctx, user, providers.XAI, secret("xai-user")))
+				user := b.NewUser(t)
+				require.NoError(t, store.PutKey(ctx, user, providers.Gateway, Secret("vck-user")))
+				require.NoError(t, store.PutKey(ctx, user, providers.XAI, Secret("xai-user")))
 				require.NoError(t, cons.SetAllowGatewayFallback(ctx, user, false))
 				require.NoError(t, store.DeleteKey(ctx, user, providers.Gateway))
 				require.NoError(t, store.DeleteKey(ctx, user, providers.XAI))
@@ -126,7 +131,7 @@ func testRunbook(t *testing.T, b backend) {
 				assert.Equal(t, resolve.SourceDefault, p.BaseURLSource)
 			})
 			t.Run("4 consent enforcement", func(t *testing.T) {
-				user := b.newUser(t)
+				user := b.NewUser(t)
 				require.NoError(t, cons.SetAllowGatewayFallback(ctx, user, false))
 				p, path, err := r.Resolve(ctx, user)
 				require.ErrorIs(t, err, resolve.ErrFallbackDisabled)
@@ -140,12 +145,12 @@ func testRunbook(t *testing.T, b backend) {
 	}
 }
 
-// perTier hides the Store's Snapshot method: the Resolver then makes one RPC per lookup.
-type perTier struct{ resolve.KeyStore }
+// PerTier hides the Store's Snapshot method: the Resolver then makes one RPC per lookup.
+type PerTier struct{ resolve.KeyStore }
 
-func testOneRPCPerColdResolve(t *testing.T, b backend) {
+func testOneRPCPerColdResolve(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	cc := &counting{Caller: b.caller}
+	cc := &Counting{Caller: b.Caller}
 	store, cons := vault.New(cc), consent.New(cc)
 	cases := []struct {
 		name string
@@ -154,48 +159,48 @@ func testOneRPCPerColdResolve(t *testing.T, b backend) {
 		path resolve.Path
 		err  error
 	}{
-		{"user-gateway", team, func(u string) {
-			require.NoError(t, store.PutKey(ctx, u, providers.Gateway, secret("vck-u")))
+		{"user-gateway", Team, func(u string) {
+			require.NoError(t, store.PutKey(ctx, u, providers.Gateway, Secret("vck-u")))
 			require.NoError(t, store.PutGatewayBaseURL(ctx, u, "https://ai-gateway.vercel.sh/v1"))
 		}, resolve.UserGateway, nil},
-		{"user-provider xai only", team, func(u string) {
-			require.NoError(t, store.PutKey(ctx, u, providers.XAI, secret("xai-u")))
+		{"user-provider xai only", Team, func(u string) {
+			require.NoError(t, store.PutKey(ctx, u, providers.XAI, Secret("xai-u")))
 		}, resolve.UserProvider, nil},
-		{"team-gateway", team, func(string) {}, resolve.TeamGateway, nil},
-		{"server-provider", resolve.Team{ServerKeys: team.ServerKeys}, func(string) {}, resolve.ServerProvider, nil},
-		{"fallback disabled", team, func(u string) {
+		{"team-gateway", Team, func(string) {}, resolve.TeamGateway, nil},
+		{"server-provider", resolve.Team{ServerKeys: Team.ServerKeys}, func(string) {}, resolve.ServerProvider, nil},
+		{"fallback disabled", Team, func(u string) {
 			require.NoError(t, cons.SetAllowGatewayFallback(ctx, u, false))
 		}, "", resolve.ErrFallbackDisabled},
 		{"no provider", resolve.Team{}, func(string) {}, "", resolve.ErrNoProvider},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			user := b.newUser(t)
+			user := b.NewUser(t)
 			tc.set(user)
 			r := resolve.New(store, cons, tc.team, resolve.WithCache(time.Minute))
-			cc.take()
+			cc.Take()
 			_, path, err := r.Resolve(ctx, user)
 			require.ErrorIs(t, err, tc.err)
 			assert.Equal(t, tc.path, path)
-			assert.EqualValues(t, 1, cc.take(), "RPCs for a cold resolve")
+			assert.EqualValues(t, 1, cc.Take(), "RPCs for a cold resolve")
 			for range 3 {
 				_, path, err = r.Resolve(ctx, user)
 				require.ErrorIs(t, err, tc.err)
 				assert.Equal(t, tc.path, path)
 			}
 			if tc.err == nil {
-				assert.EqualValues(t, 0, cc.take(), "RPCs for cached resolves")
+				assert.EqualValues(t, 0, cc.Take(), "RPCs for cached resolves")
 			}
 		})
 	}
 }
 
-func testRotation(t *testing.T, b backend) {
+func testRotation(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	store := vault.New(b.caller)
-	user := b.newUser(t)
-	require.NoError(t, store.PutKey(ctx, user, providers.OpenRouter, secret("sk-or-v1-old")))
-	r := resolve.New(store, consent.New(b.caller), resolve.Team{})
+	store := vault.New(b.Caller)
+	user := b.NewUser(t)
+	require.NoError(t, store.PutKey(ctx, user, providers.OpenRouter, Secret("sk-or-v1-old")))
+	r := resolve.New(store, consent.New(b.Caller), resolve.Team{})
 	p, _, err := r.Resolve(ctx, user) // sets last_used
 	require.NoError(t, err)
 	assert.Equal(t, "sk-or-v1-old", p.APIKey.Reveal())
@@ -204,7 +209,7 @@ func testRotation(t *testing.T, b backend) {
 	require.Len(t, before, 1)
 	require.NotNil(t, before[0].LastUsed)
 
-	require.NoError(t, store.PutKey(ctx, user, providers.OpenRouter, secret("  sk-or-v1-new\n")))
+	require.NoError(t, store.PutKey(ctx, user, providers.OpenRouter, Secret("  sk-or-v1-new\n")))
 	key, err := store.Key(ctx, user, providers.OpenRouter)
 	require.NoError(t, err)
 	assert.Equal(t, "sk-or-v1-new", key.Reveal(), "rotated and trimmed")
@@ -215,11 +220,11 @@ func testRotation(t *testing.T, b backend) {
 	assert.False(t, after[0].CreatedAt.Before(before[0].CreatedAt))
 }
 
-func testDelete(t *testing.T, b backend) {
+func testDelete(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	store := vault.New(b.caller)
-	user := b.newUser(t)
-	require.NoError(t, store.PutKey(ctx, user, providers.Anthropic, secret("sk-ant-del")))
+	store := vault.New(b.Caller)
+	user := b.NewUser(t)
+	require.NoError(t, store.PutKey(ctx, user, providers.Anthropic, Secret("sk-ant-del")))
 	require.NoError(t, store.DeleteKey(ctx, user, providers.Anthropic))
 	_, err := store.Key(ctx, user, providers.Anthropic)
 	require.ErrorIs(t, err, resolve.ErrNotFound)
@@ -230,8 +235,8 @@ func testDelete(t *testing.T, b backend) {
 	assert.NotNil(t, infos, "an empty list, not nil")
 
 	// Deleting the user's key sends resolution to the next tier.
-	require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, secret("sk-oa-del")))
-	r := resolve.New(store, consent.New(b.caller), team)
+	require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, Secret("sk-oa-del")))
+	r := resolve.New(store, consent.New(b.Caller), Team)
 	_, path, err := r.Resolve(ctx, user)
 	require.NoError(t, err)
 	assert.Equal(t, resolve.UserProvider, path)
@@ -241,12 +246,12 @@ func testDelete(t *testing.T, b backend) {
 	assert.Equal(t, resolve.TeamGateway, path)
 }
 
-func testList(t *testing.T, b backend) {
+func testList(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	store := vault.New(b.caller)
-	user := b.newUser(t)
+	store := vault.New(b.Caller)
+	user := b.NewUser(t)
 	for _, id := range []providers.ID{providers.XAI, providers.Gateway, providers.Anthropic} {
-		require.NoError(t, store.PutKey(ctx, user, id, secret("list-"+string(id))))
+		require.NoError(t, store.PutKey(ctx, user, id, Secret("list-"+string(id))))
 	}
 	infos, err := store.ListKeys(ctx, user)
 	require.NoError(t, err)
@@ -259,7 +264,7 @@ func testList(t *testing.T, b backend) {
 	assert.Equal(t, []providers.ID{providers.Anthropic, providers.Gateway, providers.XAI}, got)
 
 	// A resolve marks the key it used, and only that one.
-	r := resolve.New(store, consent.New(b.caller), team)
+	r := resolve.New(store, consent.New(b.Caller), Team)
 	_, path, err := r.Resolve(ctx, user)
 	require.NoError(t, err)
 	require.Equal(t, resolve.UserGateway, path)
@@ -268,16 +273,16 @@ func testList(t *testing.T, b backend) {
 	for _, info := range infos {
 		assert.Equal(t, info.Service == providers.Gateway, info.LastUsed != nil, "%s last used", info.Service)
 	}
-	other, err := store.ListKeys(ctx, b.newUser(t))
+	other, err := store.ListKeys(ctx, b.NewUser(t))
 	require.NoError(t, err)
 	assert.Empty(t, other, "another user sees none of them")
 }
 
-func testGatewayBaseURL(t *testing.T, b backend) {
+func testGatewayBaseURL(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	cc := &counting{Caller: b.caller}
+	cc := &Counting{Caller: b.Caller}
 	store := vault.New(cc, vault.WithAllowedGatewayHosts("gw.example.com"))
-	user := b.newUser(t)
+	user := b.NewUser(t)
 
 	got, err := store.GatewayBaseURL(ctx, user)
 	require.NoError(t, err)
@@ -289,10 +294,10 @@ func testGatewayBaseURL(t *testing.T, b backend) {
 	assert.Equal(t, "https://gw.example.com/v1", got)
 
 	for _, bad := range []string{"http://ai-gateway.vercel.sh/v1", "https://127.0.0.1/v1", "https://evil.example.net/v1", "https://u:p@ai-gateway.vercel.sh", "not a url"} {
-		cc.take()
+		cc.Take()
 		err := store.PutGatewayBaseURL(ctx, user, bad)
 		require.ErrorIs(t, err, providers.ErrGatewayURL, bad)
-		assert.Zero(t, cc.take(), "rejected before any round trip: %s", bad)
+		assert.Zero(t, cc.Take(), "rejected before any round trip: %s", bad)
 	}
 	got, err = store.GatewayBaseURL(ctx, user)
 	require.NoError(t, err)
@@ -305,10 +310,10 @@ func testGatewayBaseURL(t *testing.T, b backend) {
 	require.NoError(t, store.PutGatewayBaseURL(ctx, user, "  "), "deleting again succeeds")
 }
 
-func testConsent(t *testing.T, b backend) {
+func testConsent(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	cons := consent.New(b.caller)
-	user := b.newUser(t)
+	cons := consent.New(b.Caller)
+	user := b.NewUser(t)
 	allow, err := cons.AllowGatewayFallback(ctx, user)
 	require.NoError(t, err)
 	assert.True(t, allow, "the default is true")
@@ -320,17 +325,17 @@ func testConsent(t *testing.T, b backend) {
 	}
 }
 
-func testBadUserIDs(t *testing.T, b backend) {
+func testBadUserIDs(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	cc := &counting{Caller: b.caller}
+	cc := &Counting{Caller: b.Caller}
 	store, cons := vault.New(cc), consent.New(cc)
-	upper := strings.ToUpper(b.newUser(t))
+	upper := strings.ToUpper(b.NewUser(t))
 	for _, id := range []string{"", " ", "not-a-uuid", upper, "00000000-0000-0000-0000-00000000000", "00000000-0000-0000-0000-0000000000000", "{00000000-0000-0000-0000-000000000000}"} {
 		calls := map[string]error{}
 		_, calls["Key"] = store.Key(ctx, id, providers.OpenAI)
 		_, calls["GatewayBaseURL"] = store.GatewayBaseURL(ctx, id)
 		_, calls["Snapshot"] = store.Snapshot(ctx, id, providers.DefaultOrder())
-		calls["PutKey"] = store.PutKey(ctx, id, providers.OpenAI, secret("sk-x"))
+		calls["PutKey"] = store.PutKey(ctx, id, providers.OpenAI, Secret("sk-x"))
 		calls["DeleteKey"] = store.DeleteKey(ctx, id, providers.OpenAI)
 		calls["PutGatewayBaseURL"] = store.PutGatewayBaseURL(ctx, id, "")
 		_, calls["ListKeys"] = store.ListKeys(ctx, id)
@@ -342,24 +347,24 @@ func testBadUserIDs(t *testing.T, b backend) {
 				assert.NotContains(t, err.Error(), id, "the id is not echoed")
 			}
 		}
-		assert.Zero(t, cc.take(), "no round trip for %q", id)
+		assert.Zero(t, cc.Take(), "no round trip for %q", id)
 	}
 	// Unknown services and empty keys are refused the same way.
-	user := b.newUser(t)
+	user := b.NewUser(t)
 	_, err := store.Key(ctx, user, "mistral")
 	assert.ErrorIs(t, err, providers.ErrUnknown)
-	assert.ErrorIs(t, store.PutKey(ctx, user, "", secret("k")), providers.ErrUnknown)
-	assert.ErrorIs(t, store.PutKey(ctx, user, providers.OpenAI, secret(" \t ")), vault.ErrEmptyKey)
+	assert.ErrorIs(t, store.PutKey(ctx, user, "", Secret("k")), providers.ErrUnknown)
+	assert.ErrorIs(t, store.PutKey(ctx, user, providers.OpenAI, Secret(" \t ")), vault.ErrEmptyKey)
 	_, err = store.Snapshot(ctx, user, []providers.ID{"openai", "mistral"})
 	assert.ErrorIs(t, err, providers.ErrUnknown)
-	assert.Zero(t, cc.take())
+	assert.Zero(t, cc.Take())
 }
 
-func testUnknownUser(t *testing.T, b backend) {
+func testUnknownUser(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	store := vault.New(b.caller)
+	store := vault.New(b.Caller)
 	ghost := "00000000-0000-4000-8000-00000000dead"
-	err := store.PutKey(ctx, ghost, providers.OpenAI, secret("sk-ghost-canary"))
+	err := store.PutKey(ctx, ghost, providers.OpenAI, Secret("sk-ghost-canary"))
 	require.Error(t, err)
 	var se *supabase.Error
 	require.ErrorAs(t, err, &se)
@@ -369,19 +374,19 @@ func testUnknownUser(t *testing.T, b backend) {
 	assert.ErrorIs(t, err, resolve.ErrNotFound)
 }
 
-func testConcurrent(t *testing.T, b backend) {
+func testConcurrent(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
-	store, cons := vault.New(b.caller), consent.New(b.caller)
-	r := resolve.New(store, cons, team, resolve.WithCache(50*time.Millisecond))
-	user := b.newUser(t)
-	require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, secret("sk-gen-0")))
+	store, cons := vault.New(b.Caller), consent.New(b.Caller)
+	r := resolve.New(store, cons, Team, resolve.WithCache(50*time.Millisecond))
+	user := b.NewUser(t)
+	require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, Secret("sk-gen-0")))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 256)
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 5 {
-				if err := store.PutKey(ctx, user, providers.OpenAI, secret(fmt.Sprintf("sk-gen-%d-%d", w, i))); err != nil {
+				if err := store.PutKey(ctx, user, providers.OpenAI, Secret(fmt.Sprintf("sk-gen-%d-%d", w, i))); err != nil {
 					errs <- err
 				}
 				r.Invalidate(user)
@@ -418,19 +423,19 @@ func testConcurrent(t *testing.T, b backend) {
 	assert.Len(t, infos, 1)
 }
 
-func testNoSecretInErrors(t *testing.T, b backend) {
+func testNoSecretInErrors(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
 	const canary = "sk-CANARY-9f2c41d7"
-	store := vault.New(b.caller)
-	user := b.newUser(t)
+	store := vault.New(b.Caller)
+	user := b.NewUser(t)
 	var errs []error
-	errs = append(errs, store.PutKey(ctx, "00000000-0000-4000-8000-00000000beef", providers.OpenAI, secret(canary)))
-	errs = append(errs, b.caller.Call(ctx, "insert_user_api_key", map[string]string{"p_user_id": user, "p_service": canary, "p_api_key": canary}, nil))
-	errs = append(errs, b.caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": canary, "p_service": "openai"}, nil))
-	errs = append(errs, b.caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": user, "p_service": "openai", "p_canary": canary}, nil))
-	require.NoError(t, store.PutKey(ctx, user, providers.XAI, secret(canary)))
+	errs = append(errs, store.PutKey(ctx, "00000000-0000-4000-8000-00000000beef", providers.OpenAI, Secret(canary)))
+	errs = append(errs, b.Caller.Call(ctx, "insert_user_api_key", map[string]string{"p_user_id": user, "p_service": canary, "p_api_key": canary}, nil))
+	errs = append(errs, b.Caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": canary, "p_service": "openai"}, nil))
+	errs = append(errs, b.Caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": user, "p_service": "openai", "p_canary": canary}, nil))
+	require.NoError(t, store.PutKey(ctx, user, providers.XAI, Secret(canary)))
 	var wrong int
-	errs = append(errs, b.caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": user, "p_service": "xai"}, &wrong))
+	errs = append(errs, b.Caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": user, "p_service": "xai"}, &wrong))
 	for i, err := range errs {
 		require.Error(t, err, "case %d", i)
 		for _, s := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err)} {
