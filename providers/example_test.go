@@ -1,8 +1,11 @@
 package providers_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 
 	"github.com/byok-go/byok/providers"
 )
@@ -32,4 +35,23 @@ func ExampleSecret() {
 	// Output:
 	// [REDACTED] [REDACTED] [REDACTED]
 	// 10
+}
+
+func ExampleValidator_Validate() {
+	// A stand-in for OpenAI's GET /v1/models that knows one key.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/models" || r.Header.Get("Authorization") != "Bearer sk-good" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+
+	v := &providers.Validator{BaseURLs: map[providers.ID]string{providers.OpenAI: srv.URL + "/v1"}}
+	for _, key := range []string{"sk-good", "sk-revoked", ""} {
+		fmt.Printf("%+v\n", v.Validate(context.Background(), providers.OpenAI, providers.NewSecret(key)))
+	}
+	// Output:
+	// {Valid:true Reason: Status:200}
+	// {Valid:false Reason:INVALID_KEY Status:401}
+	// {Valid:false Reason:INVALID_KEY Status:0}
 }

@@ -1,0 +1,220 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// AnthropicVersion is the anthropic-version header sent with an Anthropic key.
+const AnthropicVersion = "2023-06-01"
+
+// Reasons a [Validation] is not valid.
+const (
+	// The provider refused the key (401, 403 or any other 4xx but 429), or the key was
+	// never sent: an unknown provider, an empty key, or a key with anything but printable
+	// ASCII (white space, control characters, ...), which could not be a real key and
+	// could inject a header.
+	ReasonInvalidKey = "INVALID_KEY"
+	// The provider answered 429: the key may be good, but it could not be checked now.
+	ReasonRateLimited = "RATE_LIMITED"
+	// No answer about the key: a transport error, a 5xx, a 3xx (redirects are not
+	// followed), a malformed base-URL override, or the caller's ctx cancelled.
+	ReasonNetworkError = "NETWORK_ERROR"
+	// The check's deadline passed: [Validator.Timeout], the caller's ctx deadline, or a
+	// timeout of the caller's own client or transport.
+	ReasonRequestTimeout = "REQUEST_TIMEOUT"
+)
+
+const (
+	defaultValidateTimeout = 5 * time.Second
+	maxDrain               = 4 << 10 // bytes of a response body read before closing it
+)
+
+// Validator checks keys against the providers' APIs, one GET per check on an
+// authenticated endpoint that costs no tokens:
+//
+//	gateway     GET {base}/credits  Authorization: Bearer <key>
+//	openai      GET {base}/models   Authorization: Bearer <key>
+//	xai         GET {base}/models   Authorization: Bearer <key>
+//	anthropic   GET {base}/models   x-api-key: <key>, anthropic-version: 2023-06-01
+//	openrouter  GET {base}/key      Authorization: Bearer <key> (its /models is public)
+//
+// base is the provider's [Spec] BaseURL unless BaseURLs overrides it. The zero value
+// (and a nil *Validator) is ready to use. A Validator is safe for concurrent use as
+// long as its fields are not changed meanwhile.
+type Validator struct {
+	// Client sends the requests, used as is (its redirect policy included). Nil means
+	// a client on [http.DefaultTransport] that does not follow redirects, since a
+	// redirect could carry the key to another host.
+	Client *http.Client
+
+	// Timeout bounds each check, on top of the caller's ctx. Zero or negative means 5s.
+	Timeout time.Duration
+
+	// BaseURLs overrides a provider's base URL (a custom gateway, a test server). An
+	// override must be an absolute http or https URL with a host and no user info,
+	// query or fragment; any other gives NETWORK_ERROR without a request. An empty
+	// string is no override. Overrides are trusted configuration: a gateway URL a user
+	// supplied should pass [CheckGatewayURL] first.
+	BaseURLs map[ID]string
+}
+
+// Validation is the outcome of one check. It never holds the key or the provider's
+// answer beyond its status code.
+type Validation struct {
+	Valid  bool
+	Reason string // "" when Valid; else ReasonInvalidKey, ReasonRateLimited, ...
+	Status int    // the provider's HTTP status, 0 if none was received
+}
+
+// noRedirects is the client a Validator without one uses.
+var noRedirects = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// Validate checks key against provider id's API and reports what the provider said.
+// A 2xx is valid; 429 is RATE_LIMITED; any other 4xx is INVALID_KEY; 3xx, 5xx and
+// transport errors are NETWORK_ERROR. Passing the deadline, the caller's or
+// [Validator.Timeout], is REQUEST_TIMEOUT; the caller cancelling ctx is NETWORK_ERROR,
+// since the check was given up rather than timed out. A ctx already done gives its
+// result without a request. At most 4 KiB of the response body is read.
+func (v *Validator) Validate(ctx context.Context, id ID, key Secret) Validation {
+	if v == nil {
+		v = &Validator{}
+	}
+	spec, ok := id.Spec()
+	if !ok || !keyUsable(key.Reveal()) {
+		return Validation{Reason: ReasonInvalidKey}
+	}
+	endpoint, ok := v.endpoint(spec)
+	if !ok {
+		return Validation{Reason: ReasonNetworkError}
+	}
+
+	timeout := v.Timeout
+	if timeout <= 0 {
+		timeout = defaultValidateTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return Validation{Reason: failureReason(ctx, err)}
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return Validation{Reason: ReasonNetworkError}
+	}
+	authorize(req.Header, id, key.Reveal())
+	req.Header.Set("Accept", "application/json")
+
+	client := v.Client
+	if client == nil {
+		client = noRedirects
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		res := Validation{Reason: failureReason(ctx, err)}
+		if resp != nil { // a CheckRedirect error: the body is already closed
+			res.Status = resp.StatusCode
+		}
+		return res
+	}
+	// Read a little so a short answer can free the connection; closing with more
+	// unread drops the connection instead of reading a large body to its end.
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	_ = resp.Body.Close()
+	return fromStatus(resp.StatusCode)
+}
+
+// endpoint returns the URL to check a key of provider s at, and false if s's base-URL
+// override is malformed.
+func (v *Validator) endpoint(s Spec) (string, bool) {
+	base := s.BaseURL
+	if o := v.BaseURLs[s.ID]; o != "" {
+		if !validBase(o) {
+			return "", false
+		}
+		base = o
+	}
+	path := "/models"
+	switch s.ID {
+	case Gateway:
+		path = "/credits"
+	case OpenRouter:
+		path = "/key"
+	}
+	return strings.TrimRight(base, "/") + path, true
+}
+
+// validBase reports whether raw is an absolute http or https URL with a host and no
+// user info, query or fragment.
+func validBase(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Hostname() == "" || u.User != nil || strings.ContainsAny(raw, "?#") {
+		return false
+	}
+	return u.Scheme == "http" || u.Scheme == "https" // Parse lower-cases the scheme
+}
+
+// keyUsable reports whether key is non-empty printable ASCII without spaces: no real
+// key is anything else, and a control character could split a header.
+func keyUsable(key string) bool {
+	if key == "" {
+		return false
+	}
+	for i := range len(key) {
+		if c := key[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// authorize sets id's authentication headers for key on h: x-api-key and
+// anthropic-version for Anthropic, "Authorization: Bearer <key>" for the others.
+func authorize(h http.Header, id ID, key string) {
+	if id == Anthropic {
+		h.Set("X-Api-Key", key)
+		h.Set("Anthropic-Version", AnthropicVersion)
+		return
+	}
+	h.Set("Authorization", "Bearer "+key)
+}
+
+// failureReason classifies an error from a request made under ctx.
+func failureReason(ctx context.Context, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return ReasonRequestTimeout
+	}
+	if ctx.Err() != nil { // the caller cancelled
+		return ReasonNetworkError
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() { // the caller's client or transport timed out
+		return ReasonRequestTimeout
+	}
+	return ReasonNetworkError
+}
+
+// fromStatus maps a provider's HTTP status to a Validation.
+func fromStatus(code int) Validation {
+	res := Validation{Status: code}
+	switch {
+	case code >= 200 && code < 300:
+		res.Valid = true
+	case code == http.StatusTooManyRequests:
+		res.Reason = ReasonRateLimited
+	case code >= 400 && code < 500:
+		res.Reason = ReasonInvalidKey
+	default: // 3xx (not followed), 5xx, anything else
+		res.Reason = ReasonNetworkError
+	}
+	return res
+}
