@@ -27,7 +27,7 @@ const (
 )
 
 // AnthropicVersion is the anthropic-version header [Provider.Authorize] sends.
-const AnthropicVersion = "2023-06-01"
+const AnthropicVersion = providers.AnthropicVersion
 
 // Provider is a resolved credential: where to send a request and with which key.
 // Printing or logging it never shows the key.
