@@ -1,0 +1,604 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/byok-go/byok/providers"
+	"github.com/byok-go/byok/resolve"
+)
+
+// KeyStore stores users' keys and gateway base URLs. vault.Store and resolvetest.Keys
+// implement it.
+type KeyStore interface {
+	PutKey(ctx context.Context, userID string, id providers.ID, key providers.Secret) error
+	DeleteKey(ctx context.Context, userID string, id providers.ID) error
+	// PutGatewayBaseURL stores the URL after the URL policy (a rejection matches
+	// providers.ErrGatewayURL); "" deletes it.
+	PutGatewayBaseURL(ctx context.Context, userID, baseURL string) error
+	ListKeys(ctx context.Context, userID string) ([]resolve.KeyInfo, error)
+}
+
+// ConsentStore reads and sets users' consent to team fallback. consent.Store and
+// resolvetest.Consent implement it.
+type ConsentStore interface {
+	AllowGatewayFallback(ctx context.Context, userID string) (bool, error)
+	SetAllowGatewayFallback(ctx context.Context, userID string, allow bool) error
+}
+
+// Resolver resolves and forgets users' credentials; *resolve.Resolver implements it.
+type Resolver interface {
+	Resolve(ctx context.Context, userID string, opts ...resolve.CallOption) (resolve.Provider, resolve.Path, error)
+	Invalidate(userID string)
+}
+
+// Validator checks a key with its provider; *providers.Validator implements it.
+type Validator interface {
+	Validate(ctx context.Context, id providers.ID, key providers.Secret) providers.Validation
+}
+
+// HealthChecker reports whether the key store works; vault.Store implements it.
+type HealthChecker interface{ Health(ctx context.Context) error }
+
+// Config is what [New] needs. Authenticate, Keys, Consent and Resolver are required;
+// a route whose collaborator is missing answers 500 server_misconfigured.
+type Config struct {
+	Keys         KeyStore
+	Consent      ConsentStore
+	Resolver     Resolver      // its Invalidate runs after every successful write
+	Validator    Validator     // nil: &providers.Validator{}
+	Health       HealthChecker // nil: /api/health/byok answers 503 byok_health_not_configured
+	HealthKey    string        // operator key for /api/health/byok; "" = not configured
+	Authenticate func(r *http.Request) (userID string, err error) // required; see NewJWTVerifier
+	Limiter      Limiter       // nil: a MemoryLimiter
+	Logger       *slog.Logger  // nil: slog.Default()
+}
+
+// ErrMissingConfig reports a required Config field that is nil.
+var ErrMissingConfig = errors.New("httpapi: missing configuration")
+
+// Validate reports the required fields that are missing, as an error matching
+// ErrMissingConfig; nil when the Config is complete.
+func (c Config) Validate() error {
+	var missing []string
+	if c.Authenticate == nil {
+		missing = append(missing, "Authenticate")
+	}
+	if c.Keys == nil {
+		missing = append(missing, "Keys")
+	}
+	if c.Consent == nil {
+		missing = append(missing, "Consent")
+	}
+	if c.Resolver == nil {
+		missing = append(missing, "Resolver")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrMissingConfig, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// maxBody is the largest request body accepted.
+const maxBody = 64 << 10
+
+// Response error codes.
+const (
+	codeUnauthorized        = "unauthorized"
+	codeForbidden           = "forbidden"
+	codeInvalidRequest      = "invalid_request"
+	codeBadRequest          = "bad_request"
+	codeTooLarge            = "payload_too_large"
+	codeRateLimited         = "rate_limit_exceeded"
+	codeLimiterUnavailable  = "rate_limiter_unavailable"
+	codeVaultUnavailable    = "VAULT_UNAVAILABLE"
+	codeSettingsUnavailable = "SETTINGS_UNAVAILABLE"
+	codeProviderUnavailable = "provider_unavailable"
+	codeHealthNotConfigured = "byok_health_not_configured"
+	codeMisconfigured       = "server_misconfigured"
+	codeNotFound            = "not_found"
+	codeMethodNotAllowed    = "method_not_allowed"
+	codeInternal            = "internal_error"
+)
+
+// handler serves the routes.
+type handler struct {
+	cfg     Config
+	mux     *http.ServeMux
+	log     *slog.Logger
+	healthH [sha256.Size]byte // SHA-256 of HealthKey, compared in constant time
+}
+
+// New returns the handler of the routes:
+//
+//	GET    /api/keys                list the user's keys (metadata only)
+//	POST   /api/keys                store a key (and, for gateway, a base URL)
+//	DELETE /api/keys/{service}      delete a key (for gateway, also the base URL)
+//	POST   /api/keys/validate       check a key with its provider; stores nothing
+//	GET    /api/user-settings       the user's consent to team fallback
+//	POST   /api/user-settings       set it
+//	GET    /api/providers/resolve   which credential the user gets (never the key)
+//	GET    /api/health/byok         a Vault round trip, for operators
+//
+// Mount it at the server's root (its patterns include /api/). A Config that fails
+// Validate is logged once here, and the affected routes answer 500.
+func New(cfg Config) http.Handler {
+	if cfg.Validator == nil {
+		cfg.Validator = &providers.Validator{}
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = NewMemoryLimiter()
+	}
+	h := &handler{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		h.log.Error("httpapi: incomplete configuration; affected routes answer 500", "error", err.Error())
+	}
+	if cfg.HealthKey != "" {
+		h.healthH = sha256.Sum256([]byte(cfg.HealthKey))
+	}
+	h.route("/api/keys", map[string]routeFunc{
+		http.MethodGet:  h.authed(limitKeys, h.listKeys),
+		http.MethodPost: h.authed(limitKeys, h.putKey),
+	})
+	h.route("/api/keys/validate", map[string]routeFunc{http.MethodPost: h.authed(limitValidate, h.validateKey)})
+	h.route("/api/keys/{service}", map[string]routeFunc{http.MethodDelete: h.authed(limitKeysDelete, h.deleteKey)})
+	h.route("/api/user-settings", map[string]routeFunc{
+		http.MethodGet:  h.authed(limitSettingsRead, h.getSettings),
+		http.MethodPost: h.authed(limitSettingsUpdate, h.setSettings),
+	})
+	h.route("/api/providers/resolve", map[string]routeFunc{http.MethodGet: h.authed(limitResolve, h.resolve)})
+	h.route("/api/health/byok", map[string]routeFunc{http.MethodGet: h.health})
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, "not_found", func(w *recorder, r *http.Request) {
+			w.fail(http.StatusNotFound, codeNotFound, "No such route")
+		})
+	})
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// routeFunc answers one request through a recorder.
+type routeFunc func(w *recorder, r *http.Request)
+
+// route registers pattern with a handler per method; other methods get 405.
+func (h *handler) route(pattern string, methods map[string]routeFunc) {
+	allow := make([]string, 0, len(methods))
+	for m := range methods {
+		allow = append(allow, m)
+	}
+	slices.Sort(allow)
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, pattern, func(w *recorder, r *http.Request) {
+			fn, ok := methods[r.Method]
+			if !ok {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				w.fail(http.StatusMethodNotAllowed, codeMethodNotAllowed, "Method not allowed")
+				return
+			}
+			fn(w, r)
+		})
+	})
+}
+
+// serve runs fn with the common headers, a panic guard and one log line.
+func (h *handler) serve(rw http.ResponseWriter, r *http.Request, route string, fn routeFunc) {
+	start := time.Now()
+	w := &recorder{ResponseWriter: rw}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	defer func() {
+		if p := recover(); p != nil {
+			// The panic value is not logged: it could hold anything, a key included.
+			if w.status == 0 {
+				w.fail(http.StatusInternalServerError, codeInternal, "Internal error")
+			}
+			w.code = codeInternal
+			h.log.Error("httpapi: handler panicked", "route", route, "method", r.Method)
+		}
+		level := slog.LevelInfo
+		if w.status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []slog.Attr{
+			slog.String("route", route),
+			slog.String("method", r.Method),
+			slog.Int("status", w.status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if w.code != "" {
+			attrs = append(attrs, slog.String("error", w.code))
+		}
+		h.log.LogAttrs(r.Context(), level, "httpapi request", attrs...)
+	}()
+	fn(w, r)
+}
+
+// recorder is the ResponseWriter of a route: it writes JSON and remembers the status and
+// error code for the log line.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	code   string
+}
+
+func (w *recorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// json answers status with v as JSON.
+func (w *recorder) json(status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal_error","reason":"Internal error"}`)
+		w.code = codeInternal
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// fail answers status with {"error": code, "reason": reason}.
+func (w *recorder) fail(status int, code, reason string) {
+	w.code = code
+	w.json(status, map[string]string{"error": code, "reason": reason})
+}
+
+// noContent answers 204.
+func (w *recorder) noContent() { w.WriteHeader(http.StatusNoContent) }
+
+// authed authenticates the request, then charges the user's limit l, then runs fn with
+// the user id.
+func (h *handler) authed(l Limit, fn func(w *recorder, r *http.Request, user string)) routeFunc {
+	return func(w *recorder, r *http.Request) {
+		if h.cfg.Authenticate == nil {
+			w.fail(http.StatusInternalServerError, codeMisconfigured, "Authentication is not configured")
+			return
+		}
+		user, err := h.cfg.Authenticate(r)
+		if err != nil || user == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="byok"`)
+			w.fail(http.StatusUnauthorized, codeUnauthorized, "Missing or invalid access token")
+			return
+		}
+		d, err := h.cfg.Limiter.Allow(r.Context(), user, l)
+		if err != nil {
+			w.fail(http.StatusServiceUnavailable, codeLimiterUnavailable, "Rate limiter unavailable")
+			return
+		}
+		setRateHeaders(w.Header(), d)
+		if !d.Allowed {
+			secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			w.fail(http.StatusTooManyRequests, codeRateLimited, "Too many requests")
+			return
+		}
+		fn(w, r, user)
+	}
+}
+
+func setRateHeaders(h http.Header, d Decision) {
+	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(d.Remaining, 0)))
+	if !d.Reset.IsZero() {
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(d.Reset.Unix(), 10))
+	}
+}
+
+// decode reads r's body, at most maxBody bytes, as one JSON object with only the fields
+// of dst. It answers the error itself and reports false on failure.
+func decode(w *recorder, r *http.Request, dst any) bool {
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		// Exactly one value: anything after it but white space is an error.
+		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
+			err = errors.New("trailing data")
+		}
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			w.fail(http.StatusRequestEntityTooLarge, codeTooLarge, "Request body exceeds 64 KiB")
+			return false
+		}
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "Malformed JSON body or unknown fields")
+		return false
+	}
+	return true
+}
+
+// parseService reads a service name; an unknown one is answered 400 bad_request.
+func parseService(w *recorder, s string) (providers.ID, bool) {
+	id, err := providers.Parse(s)
+	if err != nil {
+		w.fail(http.StatusBadRequest, codeBadRequest, "Unsupported service")
+		return "", false
+	}
+	return id, true
+}
+
+// parseKey checks an API key: trimmed, 1 to 2048 characters, no white space or control
+// characters inside. A bad key is answered 400 invalid_request.
+func parseKey(w *recorder, s *string) (providers.Secret, bool) {
+	if s == nil {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "apiKey is required")
+		return providers.Secret{}, false
+	}
+	k := strings.TrimSpace(*s)
+	n := utf8.RuneCountInString(k)
+	if n == 0 || n > 2048 || !utf8.ValidString(k) ||
+		strings.IndexFunc(k, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "apiKey must be 1 to 2048 characters without white space")
+		return providers.Secret{}, false
+	}
+	return providers.NewSecret(k), true
+}
+
+// keyInfo is one element of GET /api/keys.
+type keyInfo struct {
+	Service   providers.ID `json:"service"`
+	CreatedAt time.Time    `json:"createdAt"`
+	LastUsed  *time.Time   `json:"lastUsed"`
+}
+
+func (h *handler) listKeys(w *recorder, r *http.Request, user string) {
+	if h.cfg.Keys == nil {
+		w.fail(http.StatusInternalServerError, codeMisconfigured, "Key store is not configured")
+		return
+	}
+	infos, err := h.cfg.Keys.ListKeys(r.Context(), user)
+	if err != nil {
+		w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
+		return
+	}
+	out := make([]keyInfo, 0, len(infos))
+	for _, k := range infos {
+		out = append(out, keyInfo{Service: k.Service, CreatedAt: k.CreatedAt.UTC(), LastUsed: k.LastUsed})
+	}
+	slices.SortFunc(out, func(a, b keyInfo) int { return strings.Compare(string(a.Service), string(b.Service)) })
+	w.json(http.StatusOK, out)
+}
+
+func (h *handler) putKey(w *recorder, r *http.Request, user string) {
+	if h.cfg.Keys == nil {
+		w.fail(http.StatusInternalServerError, codeMisconfigured, "Key store is not configured")
+		return
+	}
+	var req struct {
+		Service *string `json:"service"`
+		APIKey  *string `json:"apiKey"`
+		BaseURL *string `json:"baseUrl"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Service == nil {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "service is required")
+		return
+	}
+	id, ok := parseService(w, *req.Service)
+	if !ok {
+		return
+	}
+	key, ok := parseKey(w, req.APIKey)
+	if !ok {
+		return
+	}
+	if req.BaseURL != nil && id != providers.Gateway {
+		w.fail(http.StatusBadRequest, codeBadRequest, "baseUrl is only accepted for the gateway service")
+		return
+	}
+	ctx := r.Context()
+	if req.BaseURL != nil {
+		// The URL first: the store checks the policy before writing, so a rejected URL
+		// stores nothing, the key included.
+		if err := h.cfg.Keys.PutGatewayBaseURL(ctx, user, *req.BaseURL); err != nil {
+			if errors.Is(err, providers.ErrGatewayURL) {
+				w.fail(http.StatusBadRequest, codeBadRequest, "Gateway base URL is not allowed")
+				return
+			}
+			w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
+			return
+		}
+		h.invalidate(user)
+	}
+	if err := h.cfg.Keys.PutKey(ctx, user, id, key); err != nil {
+		w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
+		return
+	}
+	h.invalidate(user)
+	w.noContent()
+}
+
+func (h *handler) deleteKey(w *recorder, r *http.Request, user string) {
+	if h.cfg.Keys == nil {
+		w.fail(http.StatusInternalServerError, codeMisconfigured, "Key store is not configured")
+		return
+	}
+	id, ok := parseService(w, r.PathValue("service"))
+	if !ok {
+		return
+	}
+	err := h.cfg.Keys.DeleteKey(r.Context(), user, id)
+	if err == nil && id == providers.Gateway {
+		err = h.cfg.Keys.PutGatewayBaseURL(r.Context(), user, "")
+	}
+	h.invalidate(user) // also after a partial failure: the key may be gone
+	if err != nil {
+		w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
+		return
+	}
+	w.noContent()
+}
+
+func (h *handler) validateKey(w *recorder, r *http.Request, _ string) {
+	var req struct {
+		Service *string `json:"service"`
+		APIKey  *string `json:"apiKey"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Service == nil {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "service is required")
+		return
+	}
+	id, ok := parseService(w, *req.Service)
+	if !ok {
+		return
+	}
+	key, ok := parseKey(w, req.APIKey)
+	if !ok {
+		return
+	}
+	v := h.cfg.Validator.Validate(r.Context(), id, key)
+	if v.Valid {
+		w.json(http.StatusOK, map[string]bool{"isValid": true})
+		return
+	}
+	reason := v.Reason
+	if reason == "" {
+		reason = "INVALID_KEY"
+	}
+	w.json(http.StatusOK, map[string]any{"isValid": false, "reason": reason})
+}
+
+func (h *handler) getSettings(w *recorder, r *http.Request, user string) {
+	if h.cfg.Consent == nil {
+		w.fail(http.StatusInternalServerError, codeMisconfigured, "Settings store is not configured")
+		return
+	}
+	allow, err := h.cfg.Consent.AllowGatewayFallback(r.Context(), user)
+	if errors.Is(err, resolve.ErrNotFound) {
+		allow, err = true, nil // the database default
+	}
+	if err != nil {
+		w.fail(http.StatusInternalServerError, codeSettingsUnavailable, "Settings store unavailable")
+		return
+	}
+	w.json(http.StatusOK, map[string]bool{"allowGatewayFallback": allow})
+}
+
+func (h *handler) setSettings(w *recorder, r *http.Request, user string) {
+	if h.cfg.Consent == nil {
+		w.fail(http.StatusInternalServerError, codeMisconfigured, "Settings store is not configured")
+		return
+	}
+	var req struct {
+		Allow json.RawMessage `json:"allowGatewayFallback"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	var allow bool
+	switch string(req.Allow) {
+	case "true":
+		allow = true
+	case "false":
+	default:
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "allowGatewayFallback must be true or false")
+		return
+	}
+	if err := h.cfg.Consent.SetAllowGatewayFallback(r.Context(), user, allow); err != nil {
+		w.fail(http.StatusInternalServerError, codeSettingsUnavailable, "Settings store unavailable")
+		return
+	}
+	h.invalidate(user)
+	w.json(http.StatusOK, map[string]bool{"ok": true})
+}
+
+// resolved is the answer of GET /api/providers/resolve.
+type resolved struct {
+	Path          resolve.Path `json:"path"`
+	Provider      providers.ID `json:"provider"`
+	BaseURLHost   string       `json:"baseUrlHost"`
+	BaseURLSource string       `json:"baseUrlSource"`
+	Model         *string      `json:"model"`
+}
+
+func (h *handler) resolve(w *recorder, r *http.Request, user string) {
+	if h.cfg.Resolver == nil {
+		w.fail(http.StatusInternalServerError, codeMisconfigured, "Resolver is not configured")
+		return
+	}
+	var opts []resolve.CallOption
+	if q := r.URL.Query(); q.Has("model") {
+		opts = append(opts, resolve.WithModel(q.Get("model")))
+	}
+	p, path, err := h.cfg.Resolver.Resolve(r.Context(), user, opts...)
+	if err != nil {
+		var re *resolve.Error
+		code := "error"
+		if errors.As(err, &re) {
+			code = re.Code()
+		}
+		if code == "invalid_model" {
+			w.fail(http.StatusBadRequest, codeInvalidRequest, "Malformed model hint")
+			return
+		}
+		w.code = codeProviderUnavailable + ":" + code
+		w.json(http.StatusServiceUnavailable, map[string]string{"error": codeProviderUnavailable, "reason": code})
+		return
+	}
+	out := resolved{Path: path, Provider: p.ID, BaseURLHost: p.BaseURLHost(), BaseURLSource: p.BaseURLSource}
+	if p.Model != "" {
+		out.Model = &p.Model
+	}
+	w.json(http.StatusOK, out)
+}
+
+func (h *handler) health(w *recorder, r *http.Request) {
+	if h.cfg.HealthKey == "" || h.cfg.Health == nil {
+		w.fail(http.StatusServiceUnavailable, codeHealthNotConfigured, "Health check is not configured")
+		return
+	}
+	given := r.Header.Get("X-Internal-Key")
+	if given == "" {
+		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			given = strings.TrimSpace(token)
+		}
+	}
+	if given == "" {
+		w.fail(http.StatusUnauthorized, codeUnauthorized, "Operator key required")
+		return
+	}
+	// Hashing first makes the comparison constant-time in the key's length too.
+	sum := sha256.Sum256([]byte(given))
+	if subtle.ConstantTimeCompare(sum[:], h.healthH[:]) != 1 {
+		w.fail(http.StatusForbidden, codeForbidden, "Wrong operator key")
+		return
+	}
+	if err := h.cfg.Health.Health(r.Context()); err != nil {
+		w.fail(http.StatusServiceUnavailable, codeVaultUnavailable, "Vault health check failed")
+		return
+	}
+	w.json(http.StatusOK, map[string]any{"status": "ok", "checks": map[string]string{"vault": "ok"}})
+}
+
+func (h *handler) invalidate(user string) {
+	if h.cfg.Resolver != nil {
+		h.cfg.Resolver.Invalidate(user)
+	}
+}

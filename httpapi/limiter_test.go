@@ -1,0 +1,106 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/byok-go/byok/httpapi"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newLimiter() (*httpapi.MemoryLimiter, *clock) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	m := httpapi.NewMemoryLimiter()
+	httpapi.SetLimiterClock(m, c.now)
+	return m, c
+}
+
+func TestMemoryLimiter_tokenBucket(t *testing.T) {
+	m, c := newLimiter()
+	l := httpapi.Limit{Name: "keys", Requests: 10, Window: time.Minute}
+	for i := range 10 {
+		d, err := m.Allow(t.Context(), "u1", l)
+		require.NoError(t, err)
+		assert.True(t, d.Allowed, "request %d", i+1)
+		assert.Equal(t, 10, d.Limit)
+		assert.Equal(t, 9-i, d.Remaining)
+	}
+	d, err := m.Allow(t.Context(), "u1", l)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed, "the 11th request within the minute")
+	assert.Equal(t, 0, d.Remaining)
+	assert.Equal(t, 6*time.Second, d.RetryAfter, "one token comes back every 6 s")
+	assert.Equal(t, c.now().Add(time.Minute), d.Reset)
+
+	// Another user, or another limit, has its own budget.
+	d, _ = m.Allow(t.Context(), "u2", l)
+	assert.True(t, d.Allowed)
+	d, _ = m.Allow(t.Context(), "u1", httpapi.Limit{Name: "other", Requests: 1, Window: time.Minute})
+	assert.True(t, d.Allowed)
+
+	c.add(6 * time.Second)
+	d, _ = m.Allow(t.Context(), "u1", l)
+	assert.True(t, d.Allowed, "a token came back")
+	d, _ = m.Allow(t.Context(), "u1", l)
+	assert.False(t, d.Allowed)
+}
+
+func TestMemoryLimiter_evictsIdleBuckets(t *testing.T) {
+	m, c := newLimiter()
+	l := httpapi.Limit{Name: "keys", Requests: 10, Window: time.Minute}
+	for i := range 1000 {
+		_, err := m.Allow(t.Context(), fmt.Sprint("user-", i), l)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1000, httpapi.LimiterSize(m))
+	c.add(2 * time.Minute) // every bucket has refilled
+	_, err := m.Allow(t.Context(), "late", l)
+	require.NoError(t, err)
+	assert.Equal(t, 1, httpapi.LimiterSize(m), "idle users are forgotten")
+}
+
+func TestMemoryLimiter_concurrent(t *testing.T) {
+	m, _ := newLimiter()
+	l := httpapi.Limit{Name: "keys", Requests: 100, Window: time.Minute}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				d, err := m.Allow(t.Context(), "u", l)
+				if err == nil && d.Allowed {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 100, allowed, "exactly the budget, under contention")
+}
+
+func TestMemoryLimiter_canceledContext(t *testing.T) {
+	m, _ := newLimiter()
+	ctx, cancel := contextWithCancel(t)
+	cancel()
+	_, err := m.Allow(ctx, "u", httpapi.Limit{Name: "keys", Requests: 1, Window: time.Minute})
+	assert.Error(t, err)
+}
