@@ -51,20 +51,24 @@ type Validator interface {
 }
 
 // HealthChecker reports whether the key store works; vault.Store implements it.
-type HealthChecker interface{ Health(ctx context.Context) error }
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
 
 // Config is what [New] needs. Authenticate, Keys, Consent and Resolver are required;
 // a route whose collaborator is missing answers 500 server_misconfigured.
 type Config struct {
-	Keys         KeyStore
-	Consent      ConsentStore
-	Resolver     Resolver      // its Invalidate runs after every successful write
-	Validator    Validator     // nil: &providers.Validator{}
-	Health       HealthChecker // nil: /api/health/byok answers 503 byok_health_not_configured
-	HealthKey    string        // operator key for /api/health/byok; "" = not configured
-	Authenticate func(r *http.Request) (userID string, err error) // required; see NewJWTVerifier
-	Limiter      Limiter       // nil: a MemoryLimiter
-	Logger       *slog.Logger  // nil: slog.Default()
+	Keys      KeyStore
+	Consent   ConsentStore
+	Resolver  Resolver      // its Invalidate runs after every successful write
+	Validator Validator     // nil: &providers.Validator{}
+	Health    HealthChecker // nil: /api/health/byok answers 503 byok_health_not_configured
+	HealthKey string        // operator key for /api/health/byok; "" = not configured
+	// Authenticate returns the request's user id, or an error for a missing or bad
+	// credential. Required; NewJWTVerifier's Authenticate verifies Supabase tokens.
+	Authenticate func(r *http.Request) (userID string, err error)
+	Limiter      Limiter      // nil: a MemoryLimiter
+	Logger       *slog.Logger // nil: slog.Default()
 }
 
 // ErrMissingConfig reports a required Config field that is nil.
