@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/byok-go/byok/internal/pgtest"
+	"github.com/byok-go/byok/internal/postgrest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// output collects what run prints, safely for the concurrent test.
+type output struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *output) Write(p []byte) (int, error) { o.mu.Lock(); defer o.mu.Unlock(); return o.b.Write(p) }
+func (o *output) String() string              { o.mu.Lock(); defer o.mu.Unlock(); return o.b.String() }
+
+// start runs the server with env until the test ends and returns its base URL and output.
+func start(t *testing.T, env map[string]string) (string, *output) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &output{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, func(k string) string { return env[k] }, ln, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err, "run returns cleanly on shutdown")
+		case <-time.After(30 * time.Second):
+			t.Error("run did not return after its context ended")
+		}
+	})
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "listening on") }, 10*time.Second, 10*time.Millisecond)
+	return "http://" + ln.Addr().String(), out
+}
+
+type client struct {
+	t      *testing.T
+	base   string
+	token  string
+	health string
+}
+
+func (c client) do(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), method, c.base+path, strings.NewReader(body))
+	require.NoError(c.t, err)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if path == "/api/health/byok" {
+		req.Header.Set("X-Internal-Key", c.health)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(c.t, err)
+	var m map[string]any
+	if len(b) > 0 {
+		require.NoError(c.t, json.Unmarshal(b, &m), string(b))
+	}
+	return resp.StatusCode, m
+}
+
+// walkRunbook runs the runbook's four checks, the way the README's curl commands do.
+func walkRunbook(t *testing.T, c client) {
+	t.Helper()
+	status, _ := c.do("POST", "/api/keys", `{"service":"gateway","apiKey":"vck-example-user","baseUrl":"https://ai-gateway.vercel.sh/v1"}`)
+	require.Equal(t, http.StatusNoContent, status)
+	status, m := c.do("GET", "/api/providers/resolve", "")
+	require.Equal(t, http.StatusOK, status, m)
+	assert.Equal(t, "user-gateway", m["path"])
+	assert.Equal(t, "gateway", m["provider"])
+	assert.Equal(t, "user", m["baseUrlSource"])
+
+	status, _ = c.do("DELETE", "/api/keys/gateway", "")
+	require.Equal(t, http.StatusNoContent, status)
+	status, _ = c.do("POST", "/api/keys", `{"service":"openai","apiKey":"sk-example-user"}`)
+	require.Equal(t, http.StatusNoContent, status)
+	_, m = c.do("GET", "/api/providers/resolve", "")
+	assert.Equal(t, "user-provider", m["path"])
+	assert.Equal(t, "openai", m["provider"])
+
+	status, _ = c.do("DELETE", "/api/keys/openai", "")
+	require.Equal(t, http.StatusNoContent, status)
+	status, _ = c.do("POST", "/api/user-settings", `{"allowGatewayFallback":true}`)
+	require.Equal(t, http.StatusOK, status)
+	_, m = c.do("GET", "/api/providers/resolve", "")
+	assert.Equal(t, "team-gateway", m["path"])
+	assert.Equal(t, "gateway", m["provider"])
+
+	status, _ = c.do("POST", "/api/user-settings", `{"allowGatewayFallback":false}`)
+	require.Equal(t, http.StatusOK, status)
+	status, m = c.do("GET", "/api/providers/resolve", "")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, map[string]any{"error": "provider_unavailable", "reason": "fallback_disabled"}, m)
+
+	status, m = c.do("GET", "/api/health/byok", "")
+	assert.Equal(t, http.StatusOK, status, m)
+}
+
+func TestDevelopmentMode(t *testing.T) {
+	base, out := start(t, nil)
+	text := out.String()
+	token := regexp.MustCompile(`export TOKEN=(\S+)`).FindStringSubmatch(text)
+	health := regexp.MustCompile(`export BYOK_HEALTH_KEY=(\S+)`).FindStringSubmatch(text)
+	require.Len(t, token, 2, text)
+	require.Len(t, health, 2, text)
+	assert.Contains(t, text, "mode: development")
+
+	walkRunbook(t, client{t: t, base: base, token: token[1], health: health[1]})
+
+	// A token is required, and a forged one is refused.
+	status, m := client{t: t, base: base}.do("GET", "/api/keys", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	assert.Equal(t, "unauthorized", m["error"])
+	status, _ = client{t: t, base: base, token: token[1] + "x"}.do("GET", "/api/keys", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+}
+
+func TestSupabaseMode(t *testing.T) {
+	db := pgtest.New(t)
+	srv := postgrest.Start(t, db)
+	base, out := start(t, map[string]string{
+		"SUPABASE_URL":        srv.URL,
+		"SUPABASE_SECRET_KEY": srv.SecretKey,
+		"SUPABASE_JWT_SECRET": string(srv.JWTSecret),
+		"BYOK_HEALTH_KEY":     "operator-test-key",
+		"AI_GATEWAY_API_KEY":  "vck-team-example",
+	})
+	assert.Contains(t, out.String(), "mode: supabase")
+	user := db.CreateUser(t)
+	walkRunbook(t, client{t: t, base: base, token: srv.UserToken(t, user), health: "operator-test-key"})
+
+	// The keys went to Vault, not to memory.
+	var n int
+	require.NoError(t, db.Pool.QueryRow(t.Context(), `select count(*) from public.user_settings where user_id = $1 and not allow_gateway_fallback`, user).Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
+func TestConfigurationErrors(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"url without key": {"SUPABASE_URL": "https://x.supabase.co"},
+		"key without url": {"SUPABASE_SECRET_KEY": "sb_secret_x"},
+		"bad url":         {"SUPABASE_URL": "ftp://x", "SUPABASE_SECRET_KEY": "sb_secret_x"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			err = run(t.Context(), func(k string) string { return env[k] }, ln, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), "sb_secret_x")
+		})
+	}
+}
