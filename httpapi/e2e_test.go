@@ -15,6 +15,7 @@ import (
 	"github.com/byok-go/byok/internal/postgrest"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
+	"github.com/byok-go/byok/resolve/resolvetest"
 	"github.com/byok-go/byok/supabase"
 	"github.com/byok-go/byok/vault"
 )
@@ -92,3 +93,15 @@ func TestEndToEnd_supabase(t *testing.T) {
 	assert.NotContains(t, logs.String(), "CANARY")
 	assert.NotContains(t, logs.String(), token)
 }
+
+// The stores, the Resolver, the Validator and the fakes satisfy the interfaces.
+var (
+	_ httpapi.KeyStore      = (*vault.Store)(nil)
+	_ httpapi.HealthChecker = (*vault.Store)(nil)
+	_ httpapi.ConsentStore  = (*consent.Store)(nil)
+	_ httpapi.Resolver      = (*resolve.Resolver)(nil)
+	_ httpapi.Validator     = (*providers.Validator)(nil)
+	_ httpapi.KeyStore      = (*resolvetest.Keys)(nil)
+	_ httpapi.ConsentStore  = (*resolvetest.Consent)(nil)
+	_ httpapi.Limiter       = (*httpapi.MemoryLimiter)(nil)
+)
