@@ -360,6 +360,20 @@ func parseKey(w *recorder, s *string) (providers.Secret, bool) {
 	return providers.NewSecret(k), true
 }
 
+// parseServiceAndKey checks the service and apiKey fields of a request body.
+func parseServiceAndKey(w *recorder, service, apiKey *string) (providers.ID, providers.Secret, bool) {
+	if service == nil {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "service is required")
+		return "", providers.Secret{}, false
+	}
+	id, ok := parseService(w, *service)
+	if !ok {
+		return "", providers.Secret{}, false
+	}
+	key, ok := parseKey(w, apiKey)
+	return id, key, ok
+}
+
 // keyInfo is one element of GET /api/keys.
 type keyInfo struct {
 	Service   providers.ID `json:"service"`
@@ -398,15 +412,7 @@ func (h *handler) putKey(w *recorder, r *http.Request, user string) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Service == nil {
-		w.fail(http.StatusBadRequest, codeInvalidRequest, "service is required")
-		return
-	}
-	id, ok := parseService(w, *req.Service)
-	if !ok {
-		return
-	}
-	key, ok := parseKey(w, req.APIKey)
+	id, key, ok := parseServiceAndKey(w, req.Service, req.APIKey)
 	if !ok {
 		return
 	}
@@ -417,7 +423,8 @@ func (h *handler) putKey(w *recorder, r *http.Request, user string) {
 	ctx := r.Context()
 	if req.BaseURL != nil {
 		// The URL first: the store checks the policy before writing, so a rejected URL
-		// stores nothing, the key included.
+		// stores nothing, the key included. "" deletes a stored URL; no baseUrl field
+		// leaves it as it is.
 		if err := h.cfg.Keys.PutGatewayBaseURL(ctx, user, *req.BaseURL); err != nil {
 			if errors.Is(err, providers.ErrGatewayURL) {
 				w.fail(http.StatusBadRequest, codeBadRequest, "Gateway base URL is not allowed")
@@ -465,15 +472,7 @@ func (h *handler) validateKey(w *recorder, r *http.Request, _ string) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if req.Service == nil {
-		w.fail(http.StatusBadRequest, codeInvalidRequest, "service is required")
-		return
-	}
-	id, ok := parseService(w, *req.Service)
-	if !ok {
-		return
-	}
-	key, ok := parseKey(w, req.APIKey)
+	id, key, ok := parseServiceAndKey(w, req.Service, req.APIKey)
 	if !ok {
 		return
 	}
