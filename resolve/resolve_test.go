@@ -582,6 +582,15 @@ func TestTeamFromEnv(t *testing.T) {
 	require.ErrorIs(t, err, resolve.ErrNotFound)
 }
 
+func TestTeamFromLookup(t *testing.T) {
+	vars := map[string]string{"AI_GATEWAY_API_KEY": "vck-lookup", "XAI_API_KEY": " xai-lookup "}
+	team := resolve.TeamFromLookup(func(k string) string { return vars[k] })
+	assert.Equal(t, "vck-lookup", team.GatewayKey.Reveal())
+	assert.Empty(t, team.GatewayURL)
+	assert.Equal(t, "xai-lookup", team.ServerKeys[providers.XAI].Reveal())
+	assert.Len(t, team.ServerKeys, 1)
+}
+
 func TestProvider_Authorize(t *testing.T) {
 	for _, id := range providers.All() {
 		t.Run(string(id), func(t *testing.T) {

@@ -22,11 +22,15 @@ var _ TeamConfig = Team{}
 // OPENROUTER_API_KEY, ANTHROPIC_API_KEY and XAI_API_KEY. Empty or white-space values
 // count as unset. The URL is not checked here: Resolve applies the URL policy when the
 // team gateway is used, and fails with ErrBaseURLRejected if it is unsafe.
-func TeamFromEnv() Team {
+func TeamFromEnv() Team { return TeamFromLookup(os.Getenv) }
+
+// TeamFromLookup is TeamFromEnv reading the variables with getenv instead of
+// os.Getenv, for configuration kept elsewhere and for tests.
+func TeamFromLookup(getenv func(string) string) Team {
 	t := Team{ServerKeys: map[providers.ID]providers.Secret{}}
 	for _, id := range providers.All() {
 		spec, _ := id.Spec()
-		key := providers.NewSecret(os.Getenv(spec.EnvVar))
+		key := providers.NewSecret(getenv(spec.EnvVar))
 		if key.IsZero() {
 			continue
 		}
@@ -36,7 +40,7 @@ func TeamFromEnv() Team {
 			t.ServerKeys[id] = key
 		}
 	}
-	t.GatewayURL = strings.TrimSpace(os.Getenv("AI_GATEWAY_URL"))
+	t.GatewayURL = strings.TrimSpace(getenv("AI_GATEWAY_URL"))
 	return t
 }
 

@@ -102,7 +102,7 @@ func run(ctx context.Context, getenv func(string) string, ln net.Listener, out i
 // settings are present, in-memory development stores otherwise.
 func configure(getenv func(string) string, addr string, out io.Writer, logger *slog.Logger) (httpapi.Config, func(), error) {
 	allowed := splitList(getenv("AI_GATEWAY_ALLOWED_HOSTS"))
-	team := teamFromEnv(getenv)
+	team := resolve.TeamFromLookup(getenv)
 	url := strings.TrimSpace(getenv("SUPABASE_URL"))
 	key := strings.TrimSpace(getenv("SUPABASE_SECRET_KEY"))
 	if key == "" {
@@ -197,22 +197,6 @@ func development(addr string, allowed []string, team resolve.Team, healthKey str
 type healthFunc func(context.Context) error
 
 func (f healthFunc) Health(ctx context.Context) error { return f(ctx) }
-
-// teamFromEnv is resolve.TeamFromEnv over getenv.
-func teamFromEnv(getenv func(string) string) resolve.Team {
-	t := resolve.Team{
-		GatewayKey: providers.NewSecret(getenv("AI_GATEWAY_API_KEY")),
-		GatewayURL: strings.TrimSpace(getenv("AI_GATEWAY_URL")),
-		ServerKeys: map[providers.ID]providers.Secret{},
-	}
-	for _, id := range providers.DefaultOrder() {
-		spec, _ := id.Spec()
-		if k := providers.NewSecret(getenv(spec.EnvVar)); !k.IsZero() {
-			t.ServerKeys[id] = k
-		}
-	}
-	return t
-}
 
 func secretBytes(s string) []byte {
 	if s = strings.TrimSpace(s); s == "" {
