@@ -247,7 +247,7 @@ func TestKeys_truncateLeavesNoSecret(t *testing.T) {
 func TestKeys_plaintextOnlyInVault(t *testing.T) {
 	db := pgtest.New(t)
 	user := db.CreateUser(t)
-	const canary = "sk-canary-7f3c9a1e-plaintext"
+	canary := "sk-canary-7f3c9a1e-plaintext-" + user // unique, so earlier runs on the shared database do not count
 	putKey(t, db, user, "openai", canary)
 	putKey(t, db, user, "gateway", canary+"-gw")
 	require.NoError(t, exec(db, `select public.upsert_user_gateway_config($1, 'https://gw.example.com/v1')`, user))
