@@ -177,12 +177,15 @@ func assertAbsent(t *testing.T, haystack, needle string) {
 func TestTelemetry_defaultsToGlobalProvider(t *testing.T) {
 	keys := resolvetest.NewKeys()
 	keys.Put(user1, providers.OpenAI, "u-oa")
-	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{})
 
+	// The global provider is set before New: OpenTelemetry's first global provider
+	// delegates once and for all, so a Resolver made earlier would keep an earlier
+	// run's provider when the test is repeated (-count).
 	sr := tracetest.NewSpanRecorder()
 	prev := otel.GetTracerProvider()
 	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr)))
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{})
 
 	_, _, err := r.Resolve(t.Context(), user1)
 	require.NoError(t, err)
