@@ -167,7 +167,11 @@ func development(addr string, allowed []string, team resolve.Team, healthKey str
 		return httpapi.Config{}, nil, err
 	}
 	if healthKey == "" {
-		healthKey = "dev-" + hex.EncodeToString(secret[:8])
+		var b [12]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return httpapi.Config{}, nil, err
+		}
+		healthKey = "dev-" + hex.EncodeToString(b[:])
 	}
 	if team.GatewayKey.IsZero() {
 		team.GatewayKey = providers.NewSecret("placeholder-team-gateway-key")
