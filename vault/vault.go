@@ -13,10 +13,12 @@
 package vault
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/byok-go/byok/providers"
@@ -204,7 +206,7 @@ func (s *Store) PutGatewayBaseURL(ctx context.Context, userID, baseURL string) e
 	if err := s.checkUser(userID); err != nil {
 		return err
 	}
-	if isBlank(baseURL) {
+	if strings.TrimSpace(baseURL) == "" {
 		if err := s.c.Call(ctx, "delete_user_gateway_config", userArgs{userID}, nil); err != nil {
 			return fmt.Errorf("vault: delete gateway base url: %w", err)
 		}
@@ -245,15 +247,7 @@ func (s *Store) ListKeys(ctx context.Context, userID string) ([]resolve.KeyInfo,
 		}
 		infos = append(infos, resolve.KeyInfo{Service: id, CreatedAt: k.CreatedAt, LastUsed: k.LastUsed})
 	}
-	slices.SortFunc(infos, func(a, b resolve.KeyInfo) int {
-		switch {
-		case a.Service < b.Service:
-			return -1
-		case a.Service > b.Service:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(infos, func(a, b resolve.KeyInfo) int { return cmp.Compare(a.Service, b.Service) })
 	return infos, nil
 }
 
@@ -293,13 +287,4 @@ func (s *Store) checkUser(userID string) error {
 		return fmt.Errorf("vault: user id is not a canonical uuid: %w", resolve.ErrInvalidUserID)
 	}
 	return nil
-}
-
-func isBlank(s string) bool {
-	for _, r := range s {
-		if r != ' ' && r != '\t' && r != '\n' && r != '\r' {
-			return false
-		}
-	}
-	return true
 }
