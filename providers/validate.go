@@ -89,7 +89,7 @@ func (v *Validator) Validate(ctx context.Context, id ID, key Secret) Validation 
 		v = &Validator{}
 	}
 	spec, ok := id.Spec()
-	if !ok || !keyUsable(key.Reveal()) {
+	if !ok || CheckKey(key.Reveal()) != nil {
 		return Validation{Reason: ReasonInvalidKey}
 	}
 	endpoint, ok := v.endpoint(spec)
@@ -161,20 +161,6 @@ func validBase(raw string) bool {
 		return false
 	}
 	return u.Scheme == "http" || u.Scheme == "https" // Parse lower-cases the scheme
-}
-
-// keyUsable reports whether key is non-empty printable ASCII without spaces: no real
-// key is anything else, and a control character could split a header.
-func keyUsable(key string) bool {
-	if key == "" {
-		return false
-	}
-	for i := range len(key) {
-		if c := key[i]; c <= ' ' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // authorize sets id's authentication headers for key on h: x-api-key and
