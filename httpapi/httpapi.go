@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -9,12 +10,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	"path"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/byok-go/byok/providers"
@@ -55,8 +59,8 @@ type HealthChecker interface {
 	Health(ctx context.Context) error
 }
 
-// Config is what [New] needs. Authenticate, Keys, Consent and Resolver are required;
-// a route whose collaborator is missing answers 500 server_misconfigured.
+// Config is what [New] needs. Authenticate (or Verify), Keys, Consent and Resolver are
+// required; a route whose collaborator is missing answers 500 server_misconfigured.
 type Config struct {
 	Keys      KeyStore
 	Consent   ConsentStore
@@ -65,10 +69,20 @@ type Config struct {
 	Health    HealthChecker // nil: /api/health/byok answers 503 byok_health_not_configured
 	HealthKey string        // operator key for /api/health/byok; "" = not configured
 	// Authenticate returns the request's user id, or an error for a missing or bad
-	// credential. Required; NewJWTVerifier's Authenticate verifies Supabase tokens.
+	// credential. Required unless Verify is set; NewJWTVerifier's Authenticate verifies
+	// Supabase tokens.
 	Authenticate func(r *http.Request) (userID string, err error)
-	Limiter      Limiter      // nil: a MemoryLimiter
-	Logger       *slog.Logger // nil: slog.Default()
+	// Verify returns the request's token claims, or an error for a missing or bad
+	// credential. When set it is used instead of Authenticate. NewJWTVerifier's Verify
+	// fits.
+	Verify func(r *http.Request) (Claims, error)
+	// RequireAAL2ForKeyWrites makes POST /api/keys and DELETE /api/keys/{service} answer
+	// 403 mfa_required unless the token's session passed multi-factor authentication
+	// (Claims.MFA), so an app can prompt for step-up. It needs Verify: without it those
+	// routes answer 500 server_misconfigured.
+	RequireAAL2ForKeyWrites bool
+	Limiter                 Limiter      // nil: a MemoryLimiter
+	Logger                  *slog.Logger // nil: slog.Default()
 }
 
 // ErrMissingConfig reports a required Config field that is nil.
@@ -78,8 +92,11 @@ var ErrMissingConfig = errors.New("httpapi: missing configuration")
 // ErrMissingConfig; nil when the Config is complete.
 func (c Config) Validate() error {
 	var missing []string
-	if c.Authenticate == nil {
+	if c.Authenticate == nil && c.Verify == nil {
 		missing = append(missing, "Authenticate")
+	}
+	if c.RequireAAL2ForKeyWrites && c.Verify == nil {
+		missing = append(missing, "Verify (for RequireAAL2ForKeyWrites)")
 	}
 	if c.Keys == nil {
 		missing = append(missing, "Keys")
@@ -103,7 +120,9 @@ const maxBody = 64 << 10
 const (
 	codeUnauthorized        = "unauthorized"
 	codeForbidden           = "forbidden"
+	codeMFARequired         = "mfa_required"
 	codeInvalidRequest      = "invalid_request"
+	codeUnsupportedMedia    = "unsupported_media_type"
 	codeBadRequest          = "bad_request"
 	codeTooLarge            = "payload_too_large"
 	codeRateLimited         = "rate_limit_exceeded"
@@ -158,25 +177,43 @@ func New(cfg Config) http.Handler {
 	}
 	h.route("/api/keys", map[string]routeFunc{
 		http.MethodGet:  h.authed(limitKeys, h.listKeys),
-		http.MethodPost: h.authed(limitKeys, h.putKey),
+		http.MethodPost: h.keyWrite(limitKeys, h.putKey),
 	})
 	h.route("/api/keys/validate", map[string]routeFunc{http.MethodPost: h.authed(limitValidate, h.validateKey)})
-	h.route("/api/keys/{service}", map[string]routeFunc{http.MethodDelete: h.authed(limitKeysDelete, h.deleteKey)})
+	h.route("/api/keys/{service}", map[string]routeFunc{http.MethodDelete: h.keyWrite(limitKeysDelete, h.deleteKey)})
 	h.route("/api/user-settings", map[string]routeFunc{
 		http.MethodGet:  h.authed(limitSettingsRead, h.getSettings),
 		http.MethodPost: h.authed(limitSettingsUpdate, h.setSettings),
 	})
 	h.route("/api/providers/resolve", map[string]routeFunc{http.MethodGet: h.authed(limitResolve, h.resolve)})
 	h.route("/api/health/byok", map[string]routeFunc{http.MethodGet: h.health})
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.serve(w, r, "not_found", func(w *recorder, r *http.Request) {
-			w.fail(http.StatusNotFound, codeNotFound, "No such route")
-		})
-	})
+	h.mux.HandleFunc("/", h.notFound)
 	return h
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP answers an unclean path with a JSON 404 itself: http.ServeMux would redirect
+// it (307, with an HTML body) before any route runs.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !cleanPath(r.URL) {
+		h.notFound(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, "not_found", func(w *recorder, r *http.Request) {
+		w.fail(http.StatusNotFound, codeNotFound, "No such route")
+	})
+}
+
+// cleanPath reports whether u's path is in the one form a route is served at: absolute,
+// without empty, "." or ".." segments or a trailing slash, and without percent-escapes that
+// differ from the path's own encoding (an escaped slash or dot, for instance).
+func cleanPath(u *url.URL) bool {
+	p := u.Path
+	return p != "" && p[0] == '/' && u.RawPath == "" && path.Clean(p) == p
+}
 
 // routeFunc answers one request through a recorder.
 type routeFunc func(w *recorder, r *http.Request)
@@ -273,17 +310,47 @@ func (w *recorder) noContent() { w.WriteHeader(http.StatusNoContent) }
 // authed authenticates the request, then charges the user's limit l, then runs fn with
 // the user id.
 func (h *handler) authed(l Limit, fn func(w *recorder, r *http.Request, user string)) routeFunc {
+	return h.guarded(l, false, fn)
+}
+
+// keyWrite is authed for a route that writes keys: with RequireAAL2ForKeyWrites, a token
+// without MFA is refused with 403 mfa_required before the rate limit.
+func (h *handler) keyWrite(l Limit, fn func(w *recorder, r *http.Request, user string)) routeFunc {
+	return h.guarded(l, true, fn)
+}
+
+func (h *handler) guarded(l Limit, keyWrite bool, fn func(w *recorder, r *http.Request, user string)) routeFunc {
 	return func(w *recorder, r *http.Request) {
-		if h.cfg.Authenticate == nil {
+		var (
+			claims Claims
+			err    error
+		)
+		switch {
+		case h.cfg.Verify != nil:
+			claims, err = h.cfg.Verify(r)
+		case h.cfg.Authenticate != nil:
+			claims.UserID, err = h.cfg.Authenticate(r)
+		default:
 			w.fail(http.StatusInternalServerError, codeMisconfigured, "Authentication is not configured")
 			return
 		}
-		user, err := h.cfg.Authenticate(r)
-		if err != nil || user == "" {
+		if err != nil || claims.UserID == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="byok"`)
 			w.fail(http.StatusUnauthorized, codeUnauthorized, "Missing or invalid access token")
+			w.code = refusalCode(err) // the reason, for the log line only
 			return
 		}
+		if keyWrite && h.cfg.RequireAAL2ForKeyWrites {
+			if h.cfg.Verify == nil {
+				w.fail(http.StatusInternalServerError, codeMisconfigured, "MFA for key writes needs Config.Verify")
+				return
+			}
+			if !claims.MFA() {
+				w.fail(http.StatusForbidden, codeMFARequired, "Multi-factor authentication (aal2) is required to change keys")
+				return
+			}
+		}
+		user := claims.UserID
 		d, err := h.cfg.Limiter.Allow(r.Context(), user, l)
 		if err != nil {
 			w.fail(http.StatusServiceUnavailable, codeLimiterUnavailable, "Rate limiter unavailable")
@@ -309,28 +376,160 @@ func setRateHeaders(h http.Header, d Decision) {
 }
 
 // decode reads r's body, at most maxBody bytes, as one JSON object with only the fields
-// of dst. It answers the error itself and reports false on failure.
+// of dst (a pointer to a struct with json tags). It answers the error itself and reports
+// false on failure: a Content-Type other than application/json (a charset parameter may
+// say utf-8) is 415; anything but exactly one object with distinct field names spelled as
+// in dst, valid UTF-8 and values of the fields' types is 400.
 func decode(w *recorder, r *http.Request, dst any) bool {
-	body := http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
-	if err == nil {
-		// Exactly one value: anything after it but white space is an error.
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("trailing data")
-		}
+	if !jsonContentType(r.Header.Values("Content-Type")) {
+		w.fail(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type must be application/json")
+		return false
 	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			w.fail(http.StatusRequestEntityTooLarge, codeTooLarge, "Request body exceeds 64 KiB")
 			return false
 		}
-		w.fail(http.StatusBadRequest, codeInvalidRequest, "Malformed JSON body or unknown fields")
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "Request body could not be read")
+		return false
+	}
+	if reason := checkJSON(body, jsonFields(dst)); reason != "" {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, reason)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "A field has the wrong type")
 		return false
 	}
 	return true
+}
+
+// jsonContentType reports whether the request's single Content-Type is application/json,
+// with no parameter but an optional charset=utf-8.
+func jsonContentType(values []string) bool {
+	if len(values) != 1 {
+		return false
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+// maxJSONDepth bounds the nesting checkJSON walks; request bodies are flat objects.
+const maxJSONDepth = 8
+
+// checkJSON checks what encoding/json lets through: body must be valid UTF-8 holding one
+// JSON object whose field names are exactly those of fields (json matches names in any
+// case), with no field null, no name repeated in any object (json keeps the last), and no
+// string holding U+FFFD (json writes it for an escaped lone surrogate). It returns a fixed
+// reason, or "" when the body passes. Types are left to the decoder.
+func checkJSON(body []byte, fields map[string]bool) string {
+	if !utf8.Valid(body) {
+		return "Request body is not valid UTF-8"
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "Request body must be one JSON object"
+	}
+	if reason := checkObject(dec, fields, 1); reason != "" {
+		return reason
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return "Request body must be one JSON object"
+	}
+	return ""
+}
+
+// checkObject reads an object's members up to its closing brace, its opening brace already
+// read. fields, when not nil, are the only names allowed, and their values must not be null.
+func checkObject(dec *json.Decoder, fields map[string]bool, depth int) string {
+	seen := map[string]bool{}
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return "Malformed JSON body"
+		}
+		if t == json.Delim('}') {
+			return ""
+		}
+		name, ok := t.(string)
+		switch {
+		case !ok:
+			return "Malformed JSON body"
+		case strings.ContainsRune(name, utf8.RuneError):
+			return "Request body is not valid UTF-8"
+		case seen[name]:
+			return "A field appears more than once"
+		case fields != nil && !fields[name]:
+			return "Unknown field, or a field name in the wrong case"
+		}
+		seen[name] = true
+		t, err = dec.Token()
+		if err != nil {
+			return "Malformed JSON body"
+		}
+		if fields != nil && t == nil {
+			return "A field is null"
+		}
+		if reason := checkValue(dec, t, depth); reason != "" {
+			return reason
+		}
+	}
+}
+
+// checkValue checks the value that starts with token t.
+func checkValue(dec *json.Decoder, t json.Token, depth int) string {
+	switch v := t.(type) {
+	case string:
+		if strings.ContainsRune(v, utf8.RuneError) {
+			return "Request body is not valid UTF-8"
+		}
+	case json.Delim:
+		if depth >= maxJSONDepth {
+			return "Request body is nested too deeply"
+		}
+		if v == '{' {
+			return checkObject(dec, nil, depth+1)
+		}
+		for dec.More() {
+			t, err := dec.Token()
+			if err != nil {
+				return "Malformed JSON body"
+			}
+			if reason := checkValue(dec, t, depth+1); reason != "" {
+				return reason
+			}
+		}
+		if t, err := dec.Token(); err != nil || t != json.Delim(']') {
+			return "Malformed JSON body"
+		}
+	}
+	return ""
+}
+
+// jsonFields is the set of JSON field names of the struct dst points to.
+func jsonFields(dst any) map[string]bool {
+	t := reflect.TypeOf(dst).Elem()
+	fields := make(map[string]bool, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			fields[name] = true
+		}
+	}
+	return fields
 }
 
 // parseService reads a service name; an unknown one is answered 400 bad_request.
@@ -343,18 +542,17 @@ func parseService(w *recorder, s string) (providers.ID, bool) {
 	return id, true
 }
 
-// parseKey checks an API key: trimmed, 1 to 2048 characters, no white space or control
-// characters inside. A bad key is answered 400 invalid_request.
+// parseKey checks an API key: surrounding white space trimmed, then the one key rule,
+// providers.CheckKey (1 to 1024 printable ASCII characters, no white space). A bad key is
+// answered 400 invalid_request.
 func parseKey(w *recorder, s *string) (providers.Secret, bool) {
 	if s == nil {
 		w.fail(http.StatusBadRequest, codeInvalidRequest, "apiKey is required")
 		return providers.Secret{}, false
 	}
 	k := strings.TrimSpace(*s)
-	n := utf8.RuneCountInString(k)
-	if n == 0 || n > 2048 || !utf8.ValidString(k) ||
-		strings.IndexFunc(k, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		w.fail(http.StatusBadRequest, codeInvalidRequest, "apiKey must be 1 to 2048 characters without white space")
+	if providers.CheckKey(k) != nil {
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "apiKey must be 1 to 1024 printable ASCII characters without white space")
 		return providers.Secret{}, false
 	}
 	return providers.NewSecret(k), true

@@ -49,9 +49,11 @@ const (
 // (and a nil *Validator) is ready to use. A Validator is safe for concurrent use as
 // long as its fields are not changed meanwhile.
 type Validator struct {
-	// Client sends the requests, used as is (its redirect policy included). Nil means
-	// a client on [http.DefaultTransport] that does not follow redirects, since a
-	// redirect could carry the key to another host.
+	// Client sends the requests: its transport, timeout and redirect policy, except that
+	// a redirect to another scheme, host or port is never followed, whatever the policy
+	// (Go drops only Authorization on such a redirect, and Anthropic's key travels in
+	// x-api-key); the 3xx is then the answer, NETWORK_ERROR. Nil means a client on
+	// [http.DefaultTransport] that follows no redirect at all.
 	Client *http.Client
 
 	// Timeout bounds each check, on top of the caller's ctx. Zero or negative means 5s.
@@ -76,6 +78,31 @@ type Validation struct {
 // noRedirects is the client a Validator without one uses.
 var noRedirects = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// maxRedirects is how many redirects a caller's client without a CheckRedirect follows,
+// as net/http's default policy does.
+const maxRedirects = 10
+
+// sameOrigin returns a copy of c whose redirect policy first refuses to leave the original
+// request's scheme and host (port included), then applies c's own policy, or net/http's
+// default when c has none. Refusing answers the 3xx instead of following it.
+func sameOrigin(c *http.Client) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if o := via[0].URL; req.URL.Scheme != o.Scheme || req.URL.Host != o.Host {
+			return http.ErrUseLastResponse
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return errors.New("providers: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
 
 // Validate checks key against provider id's API and reports what the provider said.
@@ -114,9 +141,9 @@ func (v *Validator) Validate(ctx context.Context, id ID, key Secret) Validation 
 	authorize(req.Header, id, key.Reveal())
 	req.Header.Set("Accept", "application/json")
 
-	client := v.Client
-	if client == nil {
-		client = noRedirects
+	client := noRedirects
+	if v.Client != nil {
+		client = sameOrigin(v.Client)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

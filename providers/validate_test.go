@@ -437,6 +437,82 @@ func TestValidator_redirectNotFollowed(t *testing.T) {
 	}
 }
 
+// An operator's client may follow redirects; the key still never reaches another host.
+// The target records every credential header it receives.
+func TestValidator_callerClientNeverCarriesKeyToAnotherHost(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []string // credential headers the other host received; guarded by mu
+	)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		for _, h := range []string{"Authorization", "X-Api-Key"} {
+			got = append(got, r.Header.Values(h)...)
+		}
+		mu.Unlock()
+	}))
+	t.Cleanup(target.Close)
+	// The same listener under another name is another host too.
+	sameAddrOtherName := strings.Replace(target.URL, "127.0.0.1", "localhost", 1)
+
+	clients := map[string]*http.Client{
+		"default policy":   {},
+		"follows anything": {CheckRedirect: func(*http.Request, []*http.Request) error { return nil }},
+	}
+	for name, client := range clients {
+		for _, e := range endpoints {
+			for where, to := range map[string]string{"other port": target.URL, "other name": sameAddrOtherName} {
+				t.Run(name+"/"+string(e.id)+"/"+where, func(t *testing.T) {
+					var hops atomic.Int64
+					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if hops.Add(1) == 1 { // one same-host hop first, then away
+							http.Redirect(w, r, "/again", http.StatusTemporaryRedirect)
+							return
+						}
+						http.Redirect(w, r, to+"/stolen", http.StatusFound)
+					}))
+					t.Cleanup(srv.Close)
+					v := &providers.Validator{Client: client, BaseURLs: map[providers.ID]string{e.id: srv.URL + e.base}}
+
+					res := v.Validate(t.Context(), e.id, providers.NewSecret("sk-redirect-canary"))
+					assert.Equal(t, providers.Validation{Reason: providers.ReasonNetworkError, Status: http.StatusFound}, res)
+					assert.Equal(t, int64(2), hops.Load(), "the same-host redirect was followed")
+				})
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, got, "no credential reached the other host")
+}
+
+func TestValidator_callerClientPolicyStillApplies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/models" {
+			http.Redirect(w, r, "/v2/models", http.StatusMovedPermanently)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer sk-x" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	follow := &providers.Validator{Client: &http.Client{}, BaseURLs: map[providers.ID]string{providers.OpenAI: srv.URL + "/v1"}}
+	assert.Equal(t, providers.Validation{Valid: true, Status: 200}, follow.Validate(t.Context(), providers.OpenAI, providers.NewSecret("sk-x")))
+
+	var asked atomic.Int64
+	refuse := &providers.Validator{
+		Client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+			asked.Add(1)
+			return http.ErrUseLastResponse
+		}},
+		BaseURLs: map[providers.ID]string{providers.OpenAI: srv.URL + "/v1"},
+	}
+	assert.Equal(t, providers.Validation{Reason: providers.ReasonNetworkError, Status: 301}, refuse.Validate(t.Context(), providers.OpenAI, providers.NewSecret("sk-x")))
+	assert.Equal(t, int64(1), asked.Load(), "the caller's policy decides same-host redirects")
+}
+
 func TestValidator_nilReceiver(t *testing.T) {
 	var v *providers.Validator
 	assert.Equal(t, providers.Validation{Reason: providers.ReasonInvalidKey},

@@ -4,15 +4,17 @@
 //
 // With no Supabase settings it runs on a fresh machine: in-memory stores, a random
 // development JWT secret, and a printed access token for a development user, so the
-// routes can be tried with curl at once. With SUPABASE_URL, SUPABASE_SECRET_KEY (or
-// SUPABASE_SERVICE_ROLE_KEY) and SUPABASE_JWT_SECRET (the project's legacy HS256 secret;
-// without it tokens are verified with the project's JWKS only) it uses the Supabase
-// stores and verifies real access tokens.
+// routes can be tried with curl at once. With SUPABASE_URL and SUPABASE_SECRET_KEY (or
+// SUPABASE_SERVICE_ROLE_KEY) it uses the Supabase stores and verifies real access tokens,
+// whose iss must be {SUPABASE_URL}/auth/v1: with SUPABASE_JWT_SECRET (the project's legacy
+// HS256 secret), with the project's JWKS at SUPABASE_JWKS_URL, or both; with neither set,
+// with the JWKS at {SUPABASE_URL}/auth/v1/.well-known/jwks.json. A JWKS that cannot be
+// fetched or holds no signing key stops the server at start.
 //
 // Other settings: BYOK_ADDR (listen address, default 127.0.0.1:8080), BYOK_HEALTH_KEY
 // (operator key of GET /api/health/byok; printed, random, in development),
-// SUPABASE_JWKS_URL (default {SUPABASE_URL}/auth/v1/.well-known/jwks.json),
-// AI_GATEWAY_ALLOWED_HOSTS (comma-separated gateway hosts allowed besides
+// BYOK_ALLOW_HTTP_JWKS=true (an http SUPABASE_JWKS_URL on any host, for a self-hosted stack
+// such as http://kong:8000/auth/v1/.well-known/jwks.json), AI_GATEWAY_ALLOWED_HOSTS (comma-separated gateway hosts allowed besides
 // ai-gateway.vercel.sh), and the team variables resolve.TeamFromEnv reads
 // (AI_GATEWAY_API_KEY, AI_GATEWAY_URL, OPENAI_API_KEY, ...). In development, a missing
 // AI_GATEWAY_API_KEY is replaced by a placeholder so the team path can be seen; resolving
@@ -120,13 +122,17 @@ func configure(getenv func(string) string, addr string, out io.Writer, logger *s
 	if err != nil {
 		return httpapi.Config{}, nil, err
 	}
+	auth := strings.TrimRight(url, "/") + "/auth/v1"
+	secret := secretBytes(getenv("SUPABASE_JWT_SECRET"))
 	jwksURL := strings.TrimSpace(getenv("SUPABASE_JWKS_URL"))
-	if jwksURL == "" {
-		jwksURL = strings.TrimRight(url, "/") + "/auth/v1/.well-known/jwks.json"
+	if jwksURL == "" && secret == nil {
+		jwksURL = auth + "/.well-known/jwks.json"
 	}
 	verifier, err := httpapi.NewJWTVerifier(httpapi.JWTConfig{
-		Secret:  secretBytes(getenv("SUPABASE_JWT_SECRET")),
-		JWKSURL: jwksURL,
+		Secret:        secret,
+		JWKSURL:       jwksURL,
+		Issuer:        auth, // what Supabase Auth puts in iss
+		AllowHTTPJWKS: strings.EqualFold(strings.TrimSpace(getenv("BYOK_ALLOW_HTTP_JWKS")), "true"),
 	})
 	if err != nil {
 		return httpapi.Config{}, nil, err
@@ -134,14 +140,14 @@ func configure(getenv func(string) string, addr string, out io.Writer, logger *s
 	keys := vault.New(client, vault.WithAllowedGatewayHosts(allowed...))
 	settings := consent.New(client)
 	cfg := httpapi.Config{
-		Keys:         keys,
-		Consent:      settings,
-		Resolver:     resolve.New(keys, settings, team, resolve.WithAllowedGatewayHosts(allowed...), resolve.WithCache(30*time.Second)),
-		Validator:    &providers.Validator{},
-		Health:       keys,
-		HealthKey:    healthKey,
-		Authenticate: verifier.Authenticate,
-		Logger:       logger,
+		Keys:      keys,
+		Consent:   settings,
+		Resolver:  resolve.New(keys, settings, team, resolve.WithAllowedGatewayHosts(allowed...), resolve.WithCache(30*time.Second)),
+		Validator: &providers.Validator{},
+		Health:    keys,
+		HealthKey: healthKey,
+		Verify:    verifier.Verify,
+		Logger:    logger,
 	}
 	fmt.Fprintln(out, "mode: supabase")
 	if healthKey == "" {
@@ -180,14 +186,14 @@ func development(addr string, allowed []string, team resolve.Team, healthKey str
 	keys.AllowGatewayHosts(allowed...)
 	settings := resolvetest.NewConsent(true)
 	cfg := httpapi.Config{
-		Keys:         keys,
-		Consent:      settings,
-		Resolver:     resolve.New(keys, settings, team, resolve.WithAllowedGatewayHosts(allowed...), resolve.WithCache(30*time.Second)),
-		Validator:    &providers.Validator{},
-		Health:       healthFunc(func(context.Context) error { return nil }),
-		HealthKey:    healthKey,
-		Authenticate: verifier.Authenticate,
-		Logger:       logger,
+		Keys:      keys,
+		Consent:   settings,
+		Resolver:  resolve.New(keys, settings, team, resolve.WithAllowedGatewayHosts(allowed...), resolve.WithCache(30*time.Second)),
+		Validator: &providers.Validator{},
+		Health:    healthFunc(func(context.Context) error { return nil }),
+		HealthKey: healthKey,
+		Verify:    verifier.Verify,
+		Logger:    logger,
 	}
 	fmt.Fprintf(out, "mode: development (in-memory stores; set SUPABASE_URL and SUPABASE_SECRET_KEY for Supabase)\n")
 	fmt.Fprintf(out, "development user: %s\n", user)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/byok-go/byok/httpapi"
 	"github.com/byok-go/byok/internal/pgtest"
 	"github.com/byok-go/byok/internal/postgrest"
 )
@@ -68,6 +70,9 @@ func (c client) do(method, path, body string) (int, map[string]any) {
 	require.NoError(c.t, err)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if path == "/api/health/byok" {
 		req.Header.Set("X-Internal-Key", c.health)
@@ -154,10 +159,41 @@ func TestSupabaseMode(t *testing.T) {
 	user := db.CreateUser(t)
 	walkRunbook(t, client{t: t, base: base, token: srv.UserToken(t, user), health: "operator-test-key"})
 
+	// A token from another issuer that shares the secret is refused.
+	now := time.Now().Unix()
+	foreign := srv.Token(t, map[string]any{
+		"iss": "https://other.supabase.co/auth/v1", "sub": user, "aud": "authenticated", "role": "authenticated",
+		"iat": now, "exp": now + 3600, "aal": "aal1", "is_anonymous": false,
+	})
+	status, _ := client{t: t, base: base, token: foreign}.do("GET", "/api/keys", "")
+	assert.Equal(t, http.StatusUnauthorized, status)
+
 	// The keys went to Vault, not to memory.
 	var n int
 	require.NoError(t, db.Pool.QueryRow(t.Context(), `select count(*) from public.user_settings where user_id = $1 and not allow_gateway_fallback`, user).Scan(&n))
 	assert.Equal(t, 1, n)
+}
+
+// A JWKS URL that answers 404 (bare GoTrue serves /.well-known/jwks.json without the
+// /auth/v1 prefix) stops the server at start, with an error naming the URL's host and path.
+func TestWrongJWKSURLFailsAtStart(t *testing.T) {
+	gotrue := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(gotrue.Close)
+	for name, env := range map[string]map[string]string{
+		"explicit": {"SUPABASE_JWKS_URL": gotrue.URL + "/auth/v1/.well-known/jwks.json", "SUPABASE_JWT_SECRET": strings.Repeat("s", 40)},
+		"default":  {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			env["SUPABASE_URL"], env["SUPABASE_SECRET_KEY"] = gotrue.URL, "sb_secret_x"
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			err = run(t.Context(), func(k string) string { return env[k] }, ln, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.ErrorIs(t, err, httpapi.ErrJWKSUnavailable)
+			assert.Contains(t, err.Error(), strings.TrimPrefix(gotrue.URL, "http://")+"/auth/v1/.well-known/jwks.json")
+			assert.Contains(t, err.Error(), "404")
+			assert.NotContains(t, err.Error(), "sb_secret_x")
+		})
+	}
 }
 
 func TestConfigurationErrors(t *testing.T) {
