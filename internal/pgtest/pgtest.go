@@ -160,24 +160,31 @@ func (db *DB) CreateUser(t testing.TB) string {
 // AsAnon runs fn in one transaction as a request without a user's JWT: role anon, claims
 // {"role":"anon"}. The transaction commits when fn returns nil and rolls back otherwise.
 func (db *DB) AsAnon(ctx context.Context, fn func(pgx.Tx) error) error {
-	return db.as(ctx, "anon", map[string]string{"role": "anon"}, fn)
+	return db.as(ctx, "anon", map[string]any{"role": "anon"}, fn)
 }
 
 // AsUser runs fn in one transaction as the signed-in user sub: role authenticated, claims
 // {"sub":sub,"role":"authenticated","aud":"authenticated"}, so auth.uid() is sub.
 func (db *DB) AsUser(ctx context.Context, sub string, fn func(pgx.Tx) error) error {
-	return db.as(ctx, "authenticated", map[string]string{"sub": sub, "role": "authenticated", "aud": "authenticated"}, fn)
+	return db.as(ctx, "authenticated", map[string]any{"sub": sub, "role": "authenticated", "aud": "authenticated"}, fn)
 }
 
 // AsServiceRole runs fn in one transaction as a request with the service role key: role
 // service_role, claims {"role":"service_role"}.
 func (db *DB) AsServiceRole(ctx context.Context, fn func(pgx.Tx) error) error {
-	return db.as(ctx, "service_role", map[string]string{"role": "service_role"}, fn)
+	return db.as(ctx, "service_role", map[string]any{"role": "service_role"}, fn)
+}
+
+// AsRole runs fn in one transaction as role with the given JWT claims, which need not agree
+// with it: for tests of requests PostgREST would never make, such as role authenticated with
+// claims that say service_role. Prefer AsAnon, AsUser and AsServiceRole otherwise.
+func (db *DB) AsRole(ctx context.Context, role string, claims map[string]any, fn func(pgx.Tx) error) error {
+	return db.as(ctx, role, claims, fn)
 }
 
 // as does what PostgREST does per request: connected as authenticator, it opens a transaction
 // and sets the role and the JWT claims for that transaction only.
-func (db *DB) as(ctx context.Context, role string, claims map[string]string, fn func(pgx.Tx) error) error {
+func (db *DB) as(ctx context.Context, role string, claims map[string]any, fn func(pgx.Tx) error) error {
 	b, err := json.Marshal(claims)
 	if err != nil {
 		return fmt.Errorf("pgtest: claims: %w", err)

@@ -42,6 +42,9 @@ func TestRoles_actLikePostgREST(t *testing.T) {
 		"user": {func(ctx context.Context, fn func(pgx.Tx) error) error { return db.AsUser(ctx, user, fn) },
 			session{"authenticator", "authenticated", &user, ptr("authenticated")}},
 		"service_role": {db.AsServiceRole, session{"authenticator", "service_role", nil, ptr("service_role")}},
+		"forged claims": {func(ctx context.Context, fn func(pgx.Tx) error) error {
+			return db.AsRole(ctx, "authenticated", map[string]any{"role": "service_role", "sub": user}, fn)
+		}, session{"authenticator", "authenticated", &user, ptr("service_role")}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got session
