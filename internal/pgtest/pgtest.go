@@ -70,7 +70,8 @@ var state struct {
 	err         error // from starting; errMissing when PostgreSQL is absent
 	cluster     *cluster
 	shared      *DB
-	createMu    sync.Mutex // CREATE DATABASE ... TEMPLATE, one at a time
+	root        *pgxpool.Pool // the superuser on database postgres: drops Fresh databases
+	createMu    sync.Mutex    // CREATE DATABASE ... TEMPLATE, one at a time
 	fresh       atomic.Int64
 }
 
@@ -137,7 +138,9 @@ func Fresh(t testing.TB, migrated bool) *DB {
 		db.close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := state.shared.Pool.Exec(ctx, `drop database if exists `+pgx.Identifier{name}.Sanitize()+` with (force)`); err != nil {
+		// As the superuser: FORCE must be able to end any session still closing, a
+		// superuser's included (SuperuserConn), which postgres may not on the real stack.
+		if _, err := state.root.Exec(ctx, `drop database if exists `+pgx.Identifier{name}.Sanitize()+` with (force)`); err != nil {
 			t.Errorf("pgtest: drop %s: %v", name, err)
 		}
 	})
@@ -254,6 +257,9 @@ func boot(ctx context.Context) error {
 	}
 	defer admin.Close(ctx)
 	if err := createDatabase(ctx, admin, sharedDatabase, migratedTemplate); err != nil {
+		return err
+	}
+	if state.root, err = newPool(ctx, c.dsn(s.superuser(), "postgres"), 2); err != nil {
 		return err
 	}
 	state.shared, err = open(ctx, c, sharedDatabase)
@@ -409,6 +415,9 @@ func (db *DB) close() {
 func shutdown() {
 	if state.shared != nil {
 		state.shared.close()
+	}
+	if state.root != nil {
+		state.root.Close()
 	}
 	if state.cluster != nil {
 		state.cluster.stop()
