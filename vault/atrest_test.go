@@ -259,7 +259,7 @@ func decodedSecretVersions(t *testing.T, db *pgtest.DB, slot string) []secretVer
 }
 
 // parseTestDecoding parses test_decoding's column list, `name[type]:value ...`, where a value
-// is null, a bare word, or a single-quoted string with ” for a quote.
+// is null, a bare word, or a single-quoted string in which a quote is doubled.
 func parseTestDecoding(s string) (map[string]string, error) {
 	values := map[string]string{}
 	for s = strings.TrimSpace(s); s != ""; s = strings.TrimLeft(s, " ") {
