@@ -269,7 +269,8 @@ func boot(ctx context.Context) error {
 // newCluster starts a cluster of stack s with its two template databases: the Supabase
 // baseline, and the baseline with the migrations applied. It stops the cluster if that fails.
 // The templates are owned by postgres, which may copy them, so on either stack every database
-// after the baseline is made, migrated and dropped as postgres.
+// after the baseline is made and migrated as postgres. (Fresh drops its databases as the
+// superuser, which may end any session still closing.)
 func newCluster(ctx context.Context, bin string, s stack) (*cluster, error) {
 	c, err := startCluster(ctx, bin, s)
 	if err != nil {

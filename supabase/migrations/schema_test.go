@@ -153,13 +153,13 @@ func TestRPCs_refuseEveryoneButServiceRoleAtCallTime(t *testing.T) {
 		"authenticated (ACL)": func(sql string) error {
 			return db.AsUser(ctx, user, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, sql, user); return err })
 		},
-		"superuser with authenticated claims (in-body check)": func(sql string) error {
+		"postgres with authenticated claims (in-body check)": func(sql string) error {
 			return withClaims(ctx, db, `{"role":"authenticated","sub":"`+user+`"}`, sql, user)
 		},
-		"superuser with anon claims (in-body check)": func(sql string) error {
+		"postgres with anon claims (in-body check)": func(sql string) error {
 			return withClaims(ctx, db, `{"role":"anon"}`, sql, user)
 		},
-		"superuser without claims (in-body check)": func(sql string) error {
+		"postgres without claims (in-body check)": func(sql string) error {
 			return withClaims(ctx, db, ``, sql, user)
 		},
 	}
@@ -170,7 +170,7 @@ func TestRPCs_refuseEveryoneButServiceRoleAtCallTime(t *testing.T) {
 			}
 			assert.NoError(t, exec(db, r.call, user), "service_role")
 			assert.NoError(t, withClaims(ctx, db, `{"role":"service_role"}`, r.call, user),
-				"superuser with service_role claims")
+				"postgres with service_role claims")
 		})
 	}
 }
