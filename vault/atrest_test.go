@@ -32,8 +32,8 @@ import (
 //     logical replication slot: its secret must be empty or a Vault ciphertext of that row. This
 //     also covers the health probe, whose random value the test cannot know.
 //
-// Raw pages and WAL files are read as supabase_admin, the only use of a superuser in the tests:
-// no Supabase role may read them, and a disk image holds them.
+// Raw pages and WAL files are read as supabase_admin: no Supabase role may read them, and a
+// disk image holds them.
 //
 // It also checks that every function in public that writes a Vault secret was called, so that
 // a new writer fails here until this test exercises it.
@@ -47,7 +47,8 @@ func TestStore_noPlaintextAtRest(t *testing.T) {
 	_, err := admin.Exec(ctx, `create schema byok_inspect; create extension pageinspect with schema byok_inspect`)
 	require.NoError(t, err)
 
-	// From here on, the slot keeps every change to this database for decoding.
+	// From here on, the slot keeps every change to this database for decoding, and keeps the
+	// WAL segments that hold them.
 	slot := "byok_at_rest_" + randomHex(t, 8)
 	_, err = db.Pool.Exec(ctx, `select pg_create_logical_replication_slot($1, 'test_decoding')`, slot)
 	require.NoError(t, err)
@@ -118,11 +119,12 @@ func TestStore_noPlaintextAtRest(t *testing.T) {
 		segments, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
 		require.NotEmpty(t, segments)
+		wanted := append(append([]string{}, names...), canaries...)
 		seen := map[string]bool{}
 		for _, seg := range segments {
 			var data []byte
 			require.NoError(t, admin.QueryRow(ctx, `select pg_read_binary_file('pg_wal/' || $1)`, seg).Scan(&data))
-			for _, s := range append(names, canaries...) {
+			for _, s := range wanted {
 				if bytes.Contains(data, []byte(s)) {
 					seen[s] = true
 				}
