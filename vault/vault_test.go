@@ -177,7 +177,7 @@ func TestStore_liveContractAgainstStandIn(t *testing.T) {
 			return
 		}
 		var id string
-		if err := db.Pool.QueryRow(r.Context(), `insert into auth.users default values returning id::text`).Scan(&id); err != nil {
+		if err := db.Pool.QueryRow(r.Context(), `insert into auth.users (id) values (gen_random_uuid()) returning id::text`).Scan(&id); err != nil {
 			http.Error(w, `{}`, http.StatusInternalServerError)
 			return
 		}

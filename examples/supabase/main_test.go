@@ -30,7 +30,7 @@ type dbUsers struct {
 
 func (u *dbUsers) CreateUser(ctx context.Context) (string, error) {
 	var id string
-	err := u.db.Pool.QueryRow(ctx, `insert into auth.users default values returning id::text`).Scan(&id)
+	err := u.db.Pool.QueryRow(ctx, `insert into auth.users (id) values (gen_random_uuid()) returning id::text`).Scan(&id)
 	u.created = append(u.created, id)
 	return id, err
 }

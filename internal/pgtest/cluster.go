@@ -3,6 +3,8 @@ package pgtest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +24,7 @@ var errMissing = errors.New("pgtest: PostgreSQL 15 not found (install postgresql
 const (
 	binEnv     = "BYOK_PG_BIN"
 	requireEnv = "BYOK_REQUIRE_POSTGRES"
+	realEnv    = "BYOK_SUPABASE_REAL"
 	defaultBin = "/usr/lib/postgresql/15/bin"
 )
 
@@ -63,11 +66,54 @@ func hasServerBinaries(dir string) bool {
 	return true
 }
 
+// stack is the Supabase database stack a cluster is built from.
+type stack struct {
+	// real is the absolute path of the folder holding the real Supabase parts (baseline.sql,
+	// and install-vault.sh for the supabase_vault extension); "" means the stand-in in testdata.
+	real string
+}
+
+// stackFromEnv returns the real stack when $BYOK_SUPABASE_REAL names a folder holding
+// baseline.sql, the stand-in when it is unset, and an error (never errMissing: asking for the
+// real stack makes anything missing a failure) when it names something else.
+func stackFromEnv(getenv func(string) string) (stack, error) {
+	dir := getenv(realEnv)
+	if dir == "" {
+		return stack{}, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return stack{}, fmt.Errorf("pgtest: %s=%s: %w", realEnv, dir, err)
+	}
+	if fi, err := os.Stat(filepath.Join(abs, "baseline.sql")); err != nil || fi.IsDir() {
+		return stack{}, fmt.Errorf("pgtest: %s=%s does not hold baseline.sql (the real Supabase parts)", realEnv, dir)
+	}
+	return stack{real: abs}, nil
+}
+
+// superuser is the role initdb creates: supabase_admin on the real stack, as on hosted Supabase,
+// where postgres is not a superuser; postgres on the stand-in.
+func (s stack) superuser() string {
+	if s.real != "" {
+		return "supabase_admin"
+	}
+	return "postgres"
+}
+
+func (s stack) String() string {
+	if s.real != "" {
+		return "real Supabase stack from " + s.real
+	}
+	return "stand-in Supabase stack"
+}
+
 // cluster is a running throwaway PostgreSQL server.
 type cluster struct {
 	bin      string
-	dir      string // temporary directory: data/, server.log, the Unix socket
+	stack    stack
+	dir      string // temporary directory: data/, server.log, the Unix socket, getkey.sh
 	port     int
+	opts     string   // the server options (pg_ctl -o) it was started with, for a restart
 	asUser   []string // "runuser -u postgres --" when running as root, else empty
 	watchdog *exec.Cmd
 }
@@ -79,14 +125,20 @@ func (c *cluster) dsn(role, db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", role, c.port, db)
 }
 
-// startCluster runs initdb and starts a server on a free loopback port. PostgreSQL refuses to
-// run as root, so as root both run as the postgres OS user, which then owns the directory.
-func startCluster(ctx context.Context, bin string) (c *cluster, err error) {
+// startCluster runs initdb and starts a server of stack s on a free loopback port. PostgreSQL
+// refuses to run as root, so as root both run as the postgres OS user, which then owns the
+// directory.
+//
+// On the real stack the superuser is supabase_admin, the server preloads supabase_vault with a
+// getkey script of its own (a random root key per cluster), and it keeps hosted Supabase's
+// settings that decide what reaches the WAL: wal_level=logical, full_page_writes=on,
+// wal_compression=off. It also counts calls of PL/pgSQL functions (track_functions=pl).
+func startCluster(ctx context.Context, bin string, s stack) (c *cluster, err error) {
 	dir, err := os.MkdirTemp("", "byok-pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
-	c = &cluster{bin: bin, dir: dir}
+	c = &cluster{bin: bin, stack: s, dir: dir}
 	defer func() {
 		if err != nil {
 			c.stop()
@@ -98,7 +150,21 @@ func startCluster(ctx context.Context, bin string) (c *cluster, err error) {
 		}
 		c.asUser = []string{"runuser", "-u", "postgres", "--"}
 	}
-	if out, err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "-A", "trust",
+	settings := "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+	if s.real != "" {
+		if err := checkVaultInstalled(ctx, bin, s); err != nil {
+			return nil, err
+		}
+		getkey, err := writeGetkeyScript(dir)
+		if err != nil {
+			return nil, err
+		}
+		settings += fmt.Sprintf(" -c shared_preload_libraries=supabase_vault -c vault.getkey_script='%s'"+
+			" -c wal_level=logical -c full_page_writes=on -c wal_compression=off -c track_functions=pl", getkey)
+	} else {
+		settings += " -c full_page_writes=off"
+	}
+	if out, err := c.run(ctx, "initdb", "-D", c.dataDir(), "-U", s.superuser(), "-A", "trust",
 		"-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"); err != nil {
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
@@ -108,10 +174,9 @@ func startCluster(ctx context.Context, bin string) (c *cluster, err error) {
 		if err != nil {
 			return nil, err
 		}
-		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k '%s' -c fsync=off "+
-			"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200", c.port, c.dir)
+		c.opts = fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k '%s' %s", c.port, c.dir, settings)
 		out, err := c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", filepath.Join(c.dir, "server.log"),
-			"-w", "-t", "60", "-s", "-o", opts, "start")
+			"-w", "-t", "60", "-s", "-o", c.opts, "start")
 		if err == nil {
 			break
 		}
@@ -122,6 +187,62 @@ func startCluster(ctx context.Context, bin string) (c *cluster, err error) {
 	}
 	c.startWatchdog()
 	return c, nil
+}
+
+// checkVaultInstalled fails with what to do when the server in bin has no supabase_vault. It
+// asks pg_config, next to the server or on PATH; without one, starting the server says it.
+func checkVaultInstalled(ctx context.Context, bin string, s stack) error {
+	pgConfig := filepath.Join(bin, "pg_config")
+	if _, err := os.Stat(pgConfig); err != nil {
+		if pgConfig, err = exec.LookPath("pg_config"); err != nil {
+			return nil
+		}
+	}
+	out, err := exec.CommandContext(ctx, pgConfig, "--pkglibdir").Output()
+	if err != nil {
+		return nil
+	}
+	lib := filepath.Join(strings.TrimSpace(string(out)), "supabase_vault.so")
+	if _, err := os.Stat(lib); err != nil {
+		return fmt.Errorf("pgtest: %s: %s not found: run %s (as root) to build and install supabase_vault",
+			s, lib, filepath.Join(s.real, "install-vault.sh"))
+	}
+	return nil
+}
+
+// writeGetkeyScript writes dir/getkey.sh, which prints a random 256-bit Vault root key as 64
+// hex digits, readable only by the server's OS user.
+func writeGetkeyScript(dir string) (string, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("pgtest: vault root key: %w", err)
+	}
+	path := filepath.Join(dir, "getkey.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\necho "+hex.EncodeToString(key)+"\n"), 0o700); err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		if err := chownToPostgres(path); err != nil {
+			return "", err
+		}
+	}
+	return path, nil
+}
+
+// psql runs psql from the bin dir (or PATH) against database db as role, with ON_ERROR_STOP.
+// The real baseline is a pg_dump file with COPY ... FROM stdin blocks, which psql reads.
+func (c *cluster) psql(ctx context.Context, role, db string, args ...string) ([]byte, error) {
+	psql := filepath.Join(c.bin, "psql")
+	if _, err := os.Stat(psql); err != nil {
+		if psql, err = exec.LookPath("psql"); err != nil {
+			return nil, fmt.Errorf("pgtest: psql not found next to the server or on PATH: %w", err)
+		}
+	}
+	argv := append([]string{"-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+		"-p", strconv.Itoa(c.port), "-U", role, "-d", db}, args...)
+	cmd := exec.CommandContext(ctx, psql, argv...)
+	cmd.Dir = c.dir
+	return cmd.CombinedOutput()
 }
 
 // run runs a PostgreSQL program from the bin dir (as the postgres OS user when root).
@@ -165,7 +286,7 @@ func (c *cluster) stop() {
 	_ = os.RemoveAll(c.dir)
 }
 
-func chownToPostgres(dir string) error {
+func chownToPostgres(path string) error {
 	u, err := user.Lookup("postgres")
 	if err != nil {
 		return fmt.Errorf("pgtest: running as root needs a postgres OS user to run the server: %w", err)
@@ -178,7 +299,7 @@ func chownToPostgres(dir string) error {
 	if err != nil {
 		return fmt.Errorf("pgtest: postgres gid %q: %w", u.Gid, err)
 	}
-	if err := os.Chown(dir, uid, gid); err != nil {
+	if err := os.Chown(path, uid, gid); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	return nil

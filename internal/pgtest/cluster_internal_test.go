@@ -35,3 +35,21 @@ func TestFindBinDir_explicitDir(t *testing.T) {
 	_, err = findBinDir(t.Context(), env(map[string]string{binEnv: t.TempDir()}))
 	require.ErrorIs(t, err, errMissing, "an explicit dir is not silently replaced by another")
 }
+
+func TestStackFromEnv(t *testing.T) {
+	s, err := stackFromEnv(env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, stack{}, s, "the stand-in is the default")
+	assert.Equal(t, "postgres", s.superuser())
+
+	dir := t.TempDir()
+	_, err = stackFromEnv(env(map[string]string{realEnv: dir}))
+	require.Error(t, err, "a folder without baseline.sql")
+	assert.NotErrorIs(t, err, errMissing, "asking for the real stack never turns into a skip")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "baseline.sql"), nil, 0o644))
+	s, err = stackFromEnv(env(map[string]string{realEnv: dir}))
+	require.NoError(t, err)
+	assert.Equal(t, stack{real: dir}, s)
+	assert.Equal(t, "supabase_admin", s.superuser())
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,6 +42,9 @@ func TestRoles_actLikePostgREST(t *testing.T) {
 		"user": {func(ctx context.Context, fn func(pgx.Tx) error) error { return db.AsUser(ctx, user, fn) },
 			session{"authenticator", "authenticated", &user, ptr("authenticated")}},
 		"service_role": {db.AsServiceRole, session{"authenticator", "service_role", nil, ptr("service_role")}},
+		"forged claims": {func(ctx context.Context, fn func(pgx.Tx) error) error {
+			return db.AsRole(ctx, "authenticated", map[string]any{"role": "service_role", "sub": user}, fn)
+		}, session{"authenticator", "authenticated", &user, ptr("service_role")}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got session
@@ -129,10 +133,11 @@ func TestBaseline_authUIDReadsTheSubClaim(t *testing.T) {
 	}
 }
 
-func TestVaultStandin_surface(t *testing.T) {
+// TestVault_surface pins the stand-in to the real extension's SQL surface: it runs on both stacks.
+func TestVault_surface(t *testing.T) {
 	db := pgtest.Fresh(t, false)
 	ctx := t.Context()
-	const plaintext = "sk-vault-standin-canary"
+	const plaintext = "sk-vault-surface-canary"
 
 	var id string
 	require.NoError(t, db.Pool.QueryRow(ctx,
@@ -173,7 +178,9 @@ func TestVaultStandin_surface(t *testing.T) {
 	assert.Equal(t, []string{"id", "name", "description", "secret", "decrypted_secret", "key_id", "nonce", "created_at", "updated_at"}, columns)
 }
 
-func TestVaultStandin_closedToAPIRoles(t *testing.T) {
+// TestVault_apiRoles: anon and authenticated never reach Vault. service_role does on hosted
+// Supabase (and so on the real stack), not on the stand-in, which keeps Vault to its owner.
+func TestVault_apiRoles(t *testing.T) {
 	db := pgtest.New(t)
 	ctx := t.Context()
 	user := db.CreateUser(t)
@@ -186,12 +193,79 @@ func TestVaultStandin_closedToAPIRoles(t *testing.T) {
 		for _, sql := range []string{
 			`select count(*) from vault.secrets`,
 			`select count(*) from vault.decrypted_secrets`,
-			`select vault.create_secret('x')`,
+			`select vault.create_secret('x', 'byok_api_role_probe_' || gen_random_uuid())`,
+			`select vault.update_secret(gen_random_uuid(), 'x')`,
 		} {
-			err := run(func(tx pgx.Tx) error { _, err := tx.Exec(ctx, sql); return err })
-			assert.Equal(t, "42501", sqlState(err), "%s: %s", role, sql)
+			// Rolled back either way: a probe secret does not outlive the test.
+			err := run(func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, sql); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			if role == "service_role" && pgtest.Real() {
+				assert.ErrorIs(t, err, errRollback, "%s: %s", role, sql)
+			} else {
+				assert.Equal(t, "42501", sqlState(err), "%s: %s", role, sql)
+			}
 		}
 	}
+}
+
+var errRollback = errors.New("roll back")
+
+// TestStack_isTheOneAsked checks the database the tests run on is the stack the environment
+// asks for, so a run that says "real" was not silently the stand-in.
+func TestStack_isTheOneAsked(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := t.Context()
+	var superuser bool
+	var vaultVersion *string
+	require.NoError(t, db.Pool.QueryRow(ctx, `select rolsuper, (select extversion from pg_extension where extname = 'supabase_vault')
+		from pg_roles where rolname = current_user`).Scan(&superuser, &vaultVersion))
+	if !pgtest.Real() {
+		assert.True(t, superuser, "postgres is the superuser of the stand-in")
+		assert.Nil(t, vaultVersion, "the stand-in is not the extension")
+		return
+	}
+	assert.False(t, superuser, "postgres must not be a superuser, as on hosted Supabase")
+	assert.Equal(t, ptr("0.3.1"), vaultVersion)
+
+	var preload, owner string
+	var createDefiner, updateDefiner bool
+	require.NoError(t, db.Pool.QueryRow(ctx, `select current_setting('shared_preload_libraries'),
+		(select r.rolname::text from pg_class c join pg_roles r on r.oid = c.relowner where c.oid = 'vault.secrets'::regclass),
+		(select prosecdef from pg_proc where oid = 'vault.create_secret(text,text,text,uuid)'::regprocedure),
+		(select prosecdef from pg_proc where oid = 'vault.update_secret(uuid,text,text,text,uuid)'::regprocedure)`).
+		Scan(&preload, &owner, &createDefiner, &updateDefiner))
+	assert.Equal(t, "supabase_vault", preload)
+	assert.Equal(t, "supabase_admin", owner)
+	assert.True(t, createDefiner)
+	assert.True(t, updateDefiner)
+
+	// GoTrue's auth.users: 35 columns, and an id without a default.
+	var columns int
+	var idDefault *string
+	require.NoError(t, db.Pool.QueryRow(ctx, `select count(*), max(column_default) filter (where column_name = 'id')
+		from information_schema.columns where table_schema = 'auth' and table_name = 'users'`).Scan(&columns, &idDefault))
+	assert.Equal(t, 35, columns)
+	assert.Nil(t, idDefault)
+
+	rows, err := db.Pool.Query(ctx, `select rolname::text, rolinherit from pg_roles
+		where rolname in ('anon', 'authenticated', 'service_role', 'authenticator') order by 1`)
+	require.NoError(t, err)
+	type role struct {
+		Name    string
+		Inherit bool
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowToStructByPos[role])
+	require.NoError(t, err)
+	assert.Equal(t, []role{{"anon", true}, {"authenticated", true}, {"authenticator", false}, {"service_role", true}}, roles)
+
+	var who string
+	require.NoError(t, db.SuperuserConn(t).QueryRow(ctx, `select current_user::text from pg_roles
+		where rolname = current_user and rolsuper`).Scan(&who))
+	assert.Equal(t, "supabase_admin", who)
 }
 
 func TestFresh_isolatedAndDroppedAfterTheTest(t *testing.T) {
@@ -225,22 +299,26 @@ func TestMissingPostgres(t *testing.T) {
 		t.Skip("starts a child test process")
 	}
 	empty := t.TempDir()
+	realDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(realDir, "baseline.sql"), nil, 0o644))
 	for name, tc := range map[string]struct {
-		require  string
-		wantFail bool
-		want     string
+		require, real string
+		wantFail      bool
+		want          string
 	}{
-		"skips by default":      {"", false, "--- SKIP: TestRoles_actLikePostgREST"},
-		"fails when CI demands": {"1", true, "--- FAIL: TestRoles_actLikePostgREST"},
+		"skips by default":        {"", "", false, "--- SKIP: TestRoles_actLikePostgREST"},
+		"fails when CI demands":   {"1", "", true, "--- FAIL: TestRoles_actLikePostgREST"},
+		"fails on the real stack": {"", realDir, true, "--- FAIL: TestRoles_actLikePostgREST"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestRoles_actLikePostgREST$", "-test.v", "-test.count=1")
 			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "BYOK_PG_BIN=") && !strings.HasPrefix(kv, "BYOK_REQUIRE_POSTGRES=") {
+				if !strings.HasPrefix(kv, "BYOK_PG_BIN=") && !strings.HasPrefix(kv, "BYOK_REQUIRE_POSTGRES=") &&
+					!strings.HasPrefix(kv, "BYOK_SUPABASE_REAL=") {
 					cmd.Env = append(cmd.Env, kv)
 				}
 			}
-			cmd.Env = append(cmd.Env, "BYOK_PG_BIN="+empty, "BYOK_REQUIRE_POSTGRES="+tc.require)
+			cmd.Env = append(cmd.Env, "BYOK_PG_BIN="+empty, "BYOK_REQUIRE_POSTGRES="+tc.require, "BYOK_SUPABASE_REAL="+tc.real)
 			out, err := cmd.CombinedOutput()
 			if tc.wantFail {
 				var exit *exec.ExitError

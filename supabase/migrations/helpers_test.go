@@ -71,7 +71,7 @@ func getKey(t testing.TB, db *pgtest.DB, user, service string) *string {
 	return key
 }
 
-// secretCount counts the Vault secrets named for (user, service), as the superuser.
+// secretCount counts the Vault secrets named for (user, service), as postgres.
 func secretCount(t testing.TB, db *pgtest.DB, user, service string) int {
 	t.Helper()
 	var n int
@@ -80,7 +80,7 @@ func secretCount(t testing.TB, db *pgtest.DB, user, service string) int {
 	return n
 }
 
-// userSecretCount counts every Vault secret whose name mentions user, as the superuser.
+// userSecretCount counts every Vault secret whose name mentions user, as postgres.
 func userSecretCount(t testing.TB, db *pgtest.DB, user string) int {
 	t.Helper()
 	var n int
@@ -89,7 +89,7 @@ func userSecretCount(t testing.TB, db *pgtest.DB, user string) int {
 	return n
 }
 
-// withClaims runs sql as the superuser postgres, which bypasses EXECUTE privileges, with the
+// withClaims runs sql as postgres, which owns the RPCs and so may execute them, with the
 // given JWT claims set: it reaches the RPC's own service-role check.
 func withClaims(ctx context.Context, db *pgtest.DB, claims string, sql string, args ...any) error {
 	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {

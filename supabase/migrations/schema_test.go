@@ -153,13 +153,13 @@ func TestRPCs_refuseEveryoneButServiceRoleAtCallTime(t *testing.T) {
 		"authenticated (ACL)": func(sql string) error {
 			return db.AsUser(ctx, user, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, sql, user); return err })
 		},
-		"superuser with authenticated claims (in-body check)": func(sql string) error {
+		"postgres with authenticated claims (in-body check)": func(sql string) error {
 			return withClaims(ctx, db, `{"role":"authenticated","sub":"`+user+`"}`, sql, user)
 		},
-		"superuser with anon claims (in-body check)": func(sql string) error {
+		"postgres with anon claims (in-body check)": func(sql string) error {
 			return withClaims(ctx, db, `{"role":"anon"}`, sql, user)
 		},
-		"superuser without claims (in-body check)": func(sql string) error {
+		"postgres without claims (in-body check)": func(sql string) error {
 			return withClaims(ctx, db, ``, sql, user)
 		},
 	}
@@ -170,7 +170,7 @@ func TestRPCs_refuseEveryoneButServiceRoleAtCallTime(t *testing.T) {
 			}
 			assert.NoError(t, exec(db, r.call, user), "service_role")
 			assert.NoError(t, withClaims(ctx, db, `{"role":"service_role"}`, r.call, user),
-				"superuser with service_role claims")
+				"postgres with service_role claims")
 		})
 	}
 }
@@ -214,6 +214,10 @@ func TestCheckVaultHealth(t *testing.T) {
 }
 
 func TestCheckVaultHealth_failsWhenVaultReadsBackWrongValue(t *testing.T) {
+	if pgtest.Real() {
+		t.Skip("breaks the Vault stand-in's decryption; the real extension is owned by supabase_admin " +
+			"(TestCheckVaultHealth_failsWhenVaultIsUnavailable breaks it as postgres)")
+	}
 	db := pgtest.Fresh(t, true)
 	// Break the stand-in's decryption so decrypted_secret no longer matches what was stored.
 	_, err := db.Pool.Exec(t.Context(), `
@@ -223,4 +227,31 @@ func TestCheckVaultHealth_failsWhenVaultReadsBackWrongValue(t *testing.T) {
 	var ok bool
 	err = query(db, &ok, `select public.check_vault_health()`)
 	assert.Equal(t, "XX001", sqlState(err))
+}
+
+// TestCheckVaultHealth_failsWhenVaultIsUnavailable: with vault.secrets locked by another session
+// (postgres may: it holds DELETE and TRUNCATE on it, on hosted Supabase too), the probe cannot
+// write, and the health check fails instead of answering true.
+func TestCheckVaultHealth_failsWhenVaultIsUnavailable(t *testing.T) {
+	db := pgtest.Fresh(t, true)
+	ctx := t.Context()
+	locker, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = locker.Rollback(ctx) }() // releases the lock if the test stops early
+	_, err = locker.Exec(ctx, `lock table vault.secrets in access exclusive mode`)
+	require.NoError(t, err)
+
+	var ok bool
+	err = db.AsServiceRole(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `set local lock_timeout = '200ms'`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `select public.check_vault_health()`).Scan(&ok)
+	})
+	assert.Equal(t, "55P03", sqlState(err), "lock_not_available: %v", err)
+	assert.False(t, ok)
+
+	require.NoError(t, locker.Rollback(ctx))
+	require.NoError(t, query(db, &ok, `select public.check_vault_health()`), "healthy again once the lock is gone")
+	assert.True(t, ok)
 }
