@@ -7,7 +7,8 @@
 // routes can be tried with curl at once. With SUPABASE_URL, SUPABASE_SECRET_KEY (or
 // SUPABASE_SERVICE_ROLE_KEY) and SUPABASE_JWT_SECRET (the project's legacy HS256 secret;
 // without it tokens are verified with the project's JWKS only) it uses the Supabase
-// stores and verifies real access tokens.
+// stores, verifies real access tokens, and keeps the rate limits in the database
+// (httpapi.NewPostgresLimiter), so that several instances share each user's budget.
 //
 // Other settings: BYOK_ADDR (listen address, default 127.0.0.1:8080), BYOK_HEALTH_KEY
 // (operator key of GET /api/health/byok; printed, random, in development),
@@ -141,7 +142,9 @@ func configure(getenv func(string) string, addr string, out io.Writer, logger *s
 		Health:       keys,
 		HealthKey:    healthKey,
 		Authenticate: verifier.Authenticate,
-		Logger:       logger,
+		// Every instance of the server shares each user's budget in the database.
+		Limiter: httpapi.NewPostgresLimiter(client),
+		Logger:  logger,
 	}
 	fmt.Fprintln(out, "mode: supabase")
 	if healthKey == "" {
