@@ -50,10 +50,10 @@ type Limiter interface {
 // It is safe for concurrent use, and its zero value is ready to use. Its budget is per
 // process; [NewPostgresLimiter] shares one across processes.
 //
-// The buckets are split by user into 256 shards, each with its own lock and its own
+// The buckets are split by user into 1024 shards, each with its own lock and its own
 // sweep of full buckets every 30 s, done by the first request to reach the shard once it
-// is due. A request therefore waits for at most one shard's sweep, 1/256 of the buckets,
-// never for all of them.
+// is due. A request therefore waits for at most one shard's sweep, about 1/1024 of the
+// buckets, never for all of them.
 type MemoryLimiter struct {
 	now    func() time.Time // nil: time.Now
 	once   sync.Once        // sets seed
@@ -62,11 +62,11 @@ type MemoryLimiter struct {
 }
 
 // limiterShards is the number of shards of a MemoryLimiter.
-const limiterShards = 256
+const limiterShards = 1024
 
 type limiterShard struct {
-	mu        sync.Mutex // guards the fields below
-	buckets   map[bucketKey]*bucket
+	mu        sync.Mutex           // guards the fields below
+	buckets   map[bucketKey]bucket // by value: a sweep reads the map's own memory, no pointer per bucket
 	lastSweep time.Time
 	_         [64]byte // keeps neighbouring shards' locks off one cache line
 }
@@ -111,13 +111,12 @@ func (m *MemoryLimiter) Allow(ctx context.Context, userID string, l Limit) (Deci
 		sh.sweepLocked(now)
 	}
 	key := bucketKey{userID, l.Name}
-	b := sh.buckets[key]
-	if b == nil {
+	b, ok := sh.buckets[key]
+	if !ok {
 		if sh.buckets == nil {
-			sh.buckets = map[bucketKey]*bucket{}
+			sh.buckets = map[bucketKey]bucket{}
 		}
-		b = &bucket{tokens: capacity, at: now}
-		sh.buckets[key] = b
+		b = bucket{tokens: capacity, at: now}
 	} else if elapsed := now.Sub(b.at).Seconds(); elapsed > 0 {
 		b.tokens = math.Min(capacity, b.tokens+elapsed*rate)
 		b.at = now
@@ -130,6 +129,7 @@ func (m *MemoryLimiter) Allow(ctx context.Context, userID string, l Limit) (Deci
 		d.RetryAfter = time.Duration((1 - b.tokens) / rate * float64(time.Second))
 	}
 	b.full = now.Add(time.Duration((capacity - b.tokens) / rate * float64(time.Second)))
+	sh.buckets[key] = b
 	d.Remaining = int(math.Floor(b.tokens))
 	d.Reset = b.full
 	return d, nil
