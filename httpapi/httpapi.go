@@ -73,7 +73,7 @@ type Config struct {
 	// Authenticate returns the request's user id, or an error for a missing or bad
 	// credential. Required; NewJWTVerifier's Authenticate verifies Supabase tokens.
 	Authenticate func(r *http.Request) (userID string, err error)
-	Limiter      Limiter      // nil: a MemoryLimiter
+	Limiter      Limiter      // nil: a MemoryLimiter, per process; NewPostgresLimiter shares one budget across instances
 	Logger       *slog.Logger // nil: slog.Default()
 }
 
