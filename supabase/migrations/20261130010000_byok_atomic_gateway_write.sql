@@ -220,8 +220,8 @@ end;
 $$;
 
 -- Stores the user's gateway key and base URL in one transaction: both change, or, on any
--- error, neither does. A NULL or blank p_base_url means the default gateway URL and deletes a
--- stored one. The URL is written first, so a failing key write also undoes a URL write.
+-- error, neither does (a failing Vault write after the URL write undoes the URL write too). A
+-- NULL or blank p_base_url means the default gateway URL and deletes a stored one.
 create or replace function public.put_user_gateway_key(p_user_id uuid, p_api_key text, p_base_url text)
 returns void
 language plpgsql
