@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -171,4 +172,25 @@ func TestKeys_gatewayWriteRollsBackOnTheDatabase(t *testing.T) {
 	key, err := keys.Key(t.Context(), user, providers.Gateway)
 	require.NoError(t, err)
 	assert.Equal(t, "vck-old", key.Reveal())
+}
+
+// TestKeys_keyRuleIs400: a key outside providers.CheckKey's rule is 400 invalid_request and
+// stores nothing, whether the body check or the store refuses it.
+func TestKeys_keyRuleIs400(t *testing.T) {
+	long := strings.Repeat("k", 1500)
+	for _, body := range []string{
+		`{"service":"openai","apiKey":"sk-caf\u00e9"}`,
+		`{"service":"openai","apiKey":"sk-a\u200bb"}`,
+		`{"service":"openai","apiKey":"` + long + `"}`,
+		`{"service":"gateway","apiKey":"vck-\u202eab","baseUrl":"https://gw.example.com/v1"}`,
+		`{"service":"gateway","apiKey":"` + long + `","baseUrl":""}`,
+	} {
+		e := newEnv(t)
+		assertError(t, e.do(t, "POST", "/api/keys", alice, body), http.StatusBadRequest, "invalid_request")
+		infos, err := e.keys.ListKeys(t.Context(), alice)
+		require.NoError(t, err)
+		assert.Empty(t, infos, body)
+		_, url := gatewayState(t, e)
+		assert.Empty(t, url, body)
+	}
 }
