@@ -30,6 +30,12 @@ import (
 type KeyStore interface {
 	PutKey(ctx context.Context, userID string, id providers.ID, key providers.Secret) error
 	DeleteKey(ctx context.Context, userID string, id providers.ID) error
+	// PutGatewayKey stores the gateway key and base URL in one transaction: both, or on
+	// any error neither. The URL passes the URL policy first (a rejection matches
+	// providers.ErrGatewayURL); "" means the default and deletes a stored one.
+	PutGatewayKey(ctx context.Context, userID string, key providers.Secret, baseURL string) error
+	// DeleteGatewayKey deletes the gateway key and base URL in one transaction.
+	DeleteGatewayKey(ctx context.Context, userID string) error
 	// PutGatewayBaseURL stores the URL after the URL policy (a rejection matches
 	// providers.ErrGatewayURL); "" deletes it.
 	PutGatewayBaseURL(ctx context.Context, userID, baseURL string) error
@@ -81,7 +87,7 @@ type Config struct {
 	// (Claims.MFA), so an app can prompt for step-up. It needs Verify: without it those
 	// routes answer 500 server_misconfigured.
 	RequireAAL2ForKeyWrites bool
-	Limiter                 Limiter      // nil: a MemoryLimiter
+	Limiter                 Limiter      // nil: a MemoryLimiter, per process; NewPostgresLimiter shares one budget across instances
 	Logger                  *slog.Logger // nil: slog.Default()
 }
 
@@ -618,27 +624,27 @@ func (h *handler) putKey(w *recorder, r *http.Request, user string) {
 		w.fail(http.StatusBadRequest, codeBadRequest, "baseUrl is only accepted for the gateway service")
 		return
 	}
-	ctx := r.Context()
+	// A gateway key with a baseUrl field is one write of both, so the key and the host
+	// it is sent to never disagree; "" stores the default URL. Without the field the
+	// stored URL stays as it is.
+	var err error
 	if req.BaseURL != nil {
-		// The URL first: the store checks the policy before writing, so a rejected URL
-		// stores nothing, the key included. "" deletes a stored URL; no baseUrl field
-		// leaves it as it is.
-		if err := h.cfg.Keys.PutGatewayBaseURL(ctx, user, *req.BaseURL); err != nil {
-			if errors.Is(err, providers.ErrGatewayURL) {
-				w.fail(http.StatusBadRequest, codeBadRequest, "Gateway base URL is not allowed")
-				return
-			}
-			w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
-			return
-		}
-		h.invalidate(user)
+		err = h.cfg.Keys.PutGatewayKey(r.Context(), user, key, *req.BaseURL)
+	} else {
+		err = h.cfg.Keys.PutKey(r.Context(), user, id, key)
 	}
-	if err := h.cfg.Keys.PutKey(ctx, user, id, key); err != nil {
-		w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
-		return
-	}
+	// Also after an error: a write whose answer was lost may have committed.
 	h.invalidate(user)
-	w.noContent()
+	switch {
+	case errors.Is(err, providers.ErrGatewayURL):
+		w.fail(http.StatusBadRequest, codeBadRequest, "Gateway base URL is not allowed")
+	case errors.Is(err, providers.ErrInvalidKey):
+		w.fail(http.StatusBadRequest, codeInvalidRequest, "apiKey must be 1 to 1024 printable ASCII characters without white space")
+	case err != nil:
+		w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
+	default:
+		w.noContent()
+	}
 }
 
 func (h *handler) deleteKey(w *recorder, r *http.Request, user string) {
@@ -650,11 +656,14 @@ func (h *handler) deleteKey(w *recorder, r *http.Request, user string) {
 	if !ok {
 		return
 	}
-	err := h.cfg.Keys.DeleteKey(r.Context(), user, id)
-	if err == nil && id == providers.Gateway {
-		err = h.cfg.Keys.PutGatewayBaseURL(r.Context(), user, "")
+	// The gateway key goes with its base URL, in one write.
+	var err error
+	if id == providers.Gateway {
+		err = h.cfg.Keys.DeleteGatewayKey(r.Context(), user)
+	} else {
+		err = h.cfg.Keys.DeleteKey(r.Context(), user, id)
 	}
-	h.invalidate(user) // also after a partial failure: the key may be gone
+	h.invalidate(user) // also after an error: a write whose answer was lost may have committed
 	if err != nil {
 		w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
 		return

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"hash/maphash"
 	"math"
 	"sync"
 	"time"
@@ -46,13 +47,28 @@ type Limiter interface {
 // bucket per (user, limit) holding Requests tokens, refilled continuously at
 // Requests per Window. Buckets that have refilled completely are indistinguishable from
 // new ones and are dropped, so memory holds only users active within the last window.
-// It is safe for concurrent use. Its budget is per process.
+// It is safe for concurrent use, and its zero value is ready to use. Its budget is per
+// process; [NewPostgresLimiter] shares one across processes.
+//
+// The buckets are split by user into 1024 shards, each with its own lock and its own
+// sweep of full buckets every 30 s, done by the first request to reach the shard once it
+// is due. A request therefore waits for at most one shard's sweep, about 1/1024 of the
+// buckets, never for all of them.
 type MemoryLimiter struct {
-	now func() time.Time
+	now    func() time.Time // nil: time.Now
+	once   sync.Once        // sets seed
+	seed   maphash.Seed
+	shards [limiterShards]limiterShard
+}
 
-	mu        sync.Mutex // guards the fields below
-	buckets   map[bucketKey]*bucket
+// limiterShards is the number of shards of a MemoryLimiter.
+const limiterShards = 1024
+
+type limiterShard struct {
+	mu        sync.Mutex           // guards the fields below
+	buckets   map[bucketKey]bucket // by value: a sweep reads the map's own memory, no pointer per bucket
 	lastSweep time.Time
+	_         [64]byte // keeps neighbouring shards' locks off one cache line
 }
 
 type bucketKey struct {
@@ -67,10 +83,10 @@ type bucket struct {
 
 // NewMemoryLimiter returns an empty MemoryLimiter.
 func NewMemoryLimiter() *MemoryLimiter {
-	return &MemoryLimiter{now: time.Now, buckets: map[bucketKey]*bucket{}}
+	return &MemoryLimiter{}
 }
 
-// sweepEvery is how often Allow drops full buckets.
+// sweepEvery is how often each shard drops its full buckets.
 const sweepEvery = 30 * time.Second
 
 // Allow charges one request of userID against l.
@@ -81,20 +97,26 @@ func (m *MemoryLimiter) Allow(ctx context.Context, userID string, l Limit) (Deci
 	if l.Requests <= 0 || l.Window <= 0 {
 		return Decision{Allowed: true, Limit: l.Requests}, nil
 	}
-	now := m.now()
+	now := time.Now()
+	if m.now != nil {
+		now = m.now()
+	}
 	capacity := float64(l.Requests)
 	rate := capacity / l.Window.Seconds() // tokens per second
 
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if now.Sub(m.lastSweep) >= sweepEvery {
-		m.sweepLocked(now)
+	sh := m.shard(userID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if now.Sub(sh.lastSweep) >= sweepEvery {
+		sh.sweepLocked(now)
 	}
 	key := bucketKey{userID, l.Name}
-	b := m.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: capacity, at: now}
-		m.buckets[key] = b
+	b, ok := sh.buckets[key]
+	if !ok {
+		if sh.buckets == nil {
+			sh.buckets = map[bucketKey]bucket{}
+		}
+		b = bucket{tokens: capacity, at: now}
 	} else if elapsed := now.Sub(b.at).Seconds(); elapsed > 0 {
 		b.tokens = math.Min(capacity, b.tokens+elapsed*rate)
 		b.at = now
@@ -107,24 +129,45 @@ func (m *MemoryLimiter) Allow(ctx context.Context, userID string, l Limit) (Deci
 		d.RetryAfter = time.Duration((1 - b.tokens) / rate * float64(time.Second))
 	}
 	b.full = now.Add(time.Duration((capacity - b.tokens) / rate * float64(time.Second)))
+	sh.buckets[key] = b
 	d.Remaining = int(math.Floor(b.tokens))
 	d.Reset = b.full
 	return d, nil
 }
 
-// sweepLocked drops every bucket that is full again.
-func (m *MemoryLimiter) sweepLocked(now time.Time) {
-	for k, b := range m.buckets {
+// shard returns the shard of userID's buckets.
+func (m *MemoryLimiter) shard(userID string) *limiterShard {
+	m.once.Do(func() { m.seed = maphash.MakeSeed() })
+	return &m.shards[maphash.String(m.seed, userID)%limiterShards]
+}
+
+// sweepLocked drops every bucket of the shard that is full again.
+func (sh *limiterShard) sweepLocked(now time.Time) {
+	for k, b := range sh.buckets {
 		if !now.Before(b.full) {
-			delete(m.buckets, k)
+			delete(sh.buckets, k)
 		}
 	}
-	m.lastSweep = now
+	sh.lastSweep = now
+}
+
+// shardSizes is the number of buckets each shard holds, for tests.
+func (m *MemoryLimiter) shardSizes() []int {
+	sizes := make([]int, limiterShards)
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		sizes[i] = len(sh.buckets)
+		sh.mu.Unlock()
+	}
+	return sizes
 }
 
 // size is the number of buckets held, for tests.
 func (m *MemoryLimiter) size() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.buckets)
+	n := 0
+	for _, s := range m.shardSizes() {
+		n += s
+	}
+	return n
 }

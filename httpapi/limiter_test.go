@@ -70,9 +70,50 @@ func TestMemoryLimiter_evictsIdleBuckets(t *testing.T) {
 	}
 	assert.Equal(t, 1000, httpapi.LimiterSize(m))
 	c.add(2 * time.Minute) // every bucket has refilled
+	// Each shard sweeps when a request reaches it; 50,000 users reach all 1024 (the chance
+	// that one is missed is below 1e-18).
+	for i := range 50_000 {
+		_, err := m.Allow(t.Context(), fmt.Sprint("late-", i), l)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 50_000, httpapi.LimiterSize(m), "idle users are forgotten")
+}
+
+// TestMemoryLimiter_oneRequestSweepsOneShard: the request that finds a sweep due drops
+// the full buckets of its own shard only, so it never waits for a sweep of every bucket.
+func TestMemoryLimiter_oneRequestSweepsOneShard(t *testing.T) {
+	m, c := newLimiter()
+	l := httpapi.Limit{Name: "keys", Requests: 10, Window: time.Minute}
+	for i := range 20_000 {
+		_, err := m.Allow(t.Context(), fmt.Sprint("user-", i), l)
+		require.NoError(t, err)
+	}
+	c.add(2 * time.Minute) // every bucket has refilled and every shard is due for a sweep
+	before := httpapi.LimiterShardSizes(m)
 	_, err := m.Allow(t.Context(), "late", l)
 	require.NoError(t, err)
-	assert.Equal(t, 1, httpapi.LimiterSize(m), "idle users are forgotten")
+	after := httpapi.LimiterShardSizes(m)
+
+	var changed []int
+	for i := range before {
+		if before[i] != after[i] {
+			changed = append(changed, i)
+		}
+	}
+	require.Len(t, changed, 1, "one shard swept")
+	assert.Equal(t, 1, after[changed[0]], "its full buckets dropped, the late user's added")
+	assert.Equal(t, 20_000-before[changed[0]]+1, httpapi.LimiterSize(m))
+	assert.Less(t, before[changed[0]], 20_000/1024*3, "a shard holds about 1/1024 of the buckets")
+}
+
+func TestMemoryLimiter_zeroValue(t *testing.T) {
+	var m httpapi.MemoryLimiter
+	d, err := m.Allow(t.Context(), "u", httpapi.Limit{Name: "keys", Requests: 1, Window: time.Minute})
+	require.NoError(t, err)
+	assert.True(t, d.Allowed)
+	d, err = m.Allow(t.Context(), "u", httpapi.Limit{Name: "keys", Requests: 1, Window: time.Minute})
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
 }
 
 func TestMemoryLimiter_concurrent(t *testing.T) {

@@ -28,7 +28,8 @@ import (
 
 // Errors of this package besides those of resolve, providers and supabase.
 var (
-	// ErrEmptyKey: PutKey was given a key that is empty after trimming.
+	// ErrEmptyKey: PutKey or PutGatewayKey was given a key that is empty after
+	// trimming. The error returned also matches providers.ErrInvalidKey.
 	ErrEmptyKey = errors.New("vault: empty key")
 	// ErrUnhealthy: the Vault health probe answered but did not report success.
 	ErrUnhealthy = errors.New("vault: health probe failed")
@@ -86,6 +87,11 @@ type (
 	}
 	baseURLArgs struct {
 		UserID  string `json:"p_user_id"`
+		BaseURL string `json:"p_base_url"`
+	}
+	gatewayKeyArgs struct {
+		UserID  string `json:"p_user_id"`
+		APIKey  string `json:"p_api_key"`
 		BaseURL string `json:"p_base_url"`
 	}
 	snapshotArgs struct {
@@ -171,13 +177,17 @@ func (s *Store) Snapshot(ctx context.Context, userID string, order []providers.I
 	return snap, nil
 }
 
-// PutKey stores or replaces (rotates) the user's key for a provider.
+// PutKey stores or replaces (rotates) the user's key for a provider. A key that fails
+// providers.CheckKey is refused before any round trip with an error matching
+// providers.ErrInvalidKey (and ErrEmptyKey when it is empty). A user that does not exist,
+// or is deleted meanwhile, is a *supabase.Error with Code "23503". It does not touch the
+// gateway base URL; PutGatewayKey writes both.
 func (s *Store) PutKey(ctx context.Context, userID string, id providers.ID, key providers.Secret) error {
 	if err := s.check(userID, id); err != nil {
 		return err
 	}
-	if key.IsZero() {
-		return ErrEmptyKey
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	if err := s.c.Call(ctx, "insert_user_api_key", putKeyArgs{userID, string(id), key.Reveal()}, nil); err != nil {
 		return fmt.Errorf("vault: put key: %w", err)
@@ -185,9 +195,47 @@ func (s *Store) PutKey(ctx context.Context, userID string, id providers.ID, key 
 	return nil
 }
 
+// PutGatewayKey stores the user's gateway key and gateway base URL in one transaction
+// (put_user_gateway_key): both change, or, on any error, neither does. baseURL is
+// checked and normalized as PutGatewayBaseURL does (a rejection matches
+// providers.ErrGatewayURL); "" (or white space) means the default gateway URL and deletes
+// a stored one. The key is checked as PutKey checks it. Nothing is sent when a check
+// fails.
+func (s *Store) PutGatewayKey(ctx context.Context, userID string, key providers.Secret, baseURL string) error {
+	if err := s.checkUser(userID); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	u := ""
+	if strings.TrimSpace(baseURL) != "" {
+		var err error
+		if u, err = providers.CheckGatewayURL(baseURL, s.allowed...); err != nil {
+			return err
+		}
+	}
+	if err := s.c.Call(ctx, "put_user_gateway_key", gatewayKeyArgs{userID, key.Reveal(), u}, nil); err != nil {
+		return fmt.Errorf("vault: put gateway key: %w", err)
+	}
+	return nil
+}
+
+// DeleteGatewayKey removes the user's gateway key, its Vault secret and the gateway base
+// URL in one transaction (delete_user_gateway_key). Deleting what is not stored succeeds.
+func (s *Store) DeleteGatewayKey(ctx context.Context, userID string) error {
+	if err := s.checkUser(userID); err != nil {
+		return err
+	}
+	if err := s.c.Call(ctx, "delete_user_gateway_key", userArgs{userID}, nil); err != nil {
+		return fmt.Errorf("vault: delete gateway key: %w", err)
+	}
+	return nil
+}
+
 // DeleteKey removes the user's key for a provider and its Vault secret. Deleting a key
-// that is not stored succeeds. It does not delete the gateway base URL; see
-// PutGatewayBaseURL.
+// that is not stored succeeds. It does not delete the gateway base URL; DeleteGatewayKey
+// deletes both.
 func (s *Store) DeleteKey(ctx context.Context, userID string, id providers.ID) error {
 	if err := s.check(userID, id); err != nil {
 		return err
@@ -275,6 +323,17 @@ func (s *Store) check(userID string, id providers.ID) error {
 	}
 	if !id.Valid() {
 		return fmt.Errorf("vault: %w", providers.ErrUnknown)
+	}
+	return nil
+}
+
+// checkKey applies providers.CheckKey; an empty key also matches ErrEmptyKey.
+func checkKey(key providers.Secret) error {
+	if key.IsZero() {
+		return fmt.Errorf("%w: %w", ErrEmptyKey, providers.ErrInvalidKey)
+	}
+	if err := providers.CheckKey(key.Reveal()); err != nil {
+		return fmt.Errorf("vault: %w", err)
 	}
 	return nil
 }

@@ -5,11 +5,13 @@
 // With no Supabase settings it runs on a fresh machine: in-memory stores, a random
 // development JWT secret, and a printed access token for a development user, so the
 // routes can be tried with curl at once. With SUPABASE_URL and SUPABASE_SECRET_KEY (or
-// SUPABASE_SERVICE_ROLE_KEY) it uses the Supabase stores and verifies real access tokens,
-// whose iss must be {SUPABASE_URL}/auth/v1: with SUPABASE_JWT_SECRET (the project's legacy
-// HS256 secret), with the project's JWKS at SUPABASE_JWKS_URL, or both; with neither set,
-// with the JWKS at {SUPABASE_URL}/auth/v1/.well-known/jwks.json. A JWKS that cannot be
-// fetched or holds no signing key stops the server at start.
+// SUPABASE_SERVICE_ROLE_KEY) it uses the Supabase stores, keeps the rate limits in the
+// database (httpapi.NewPostgresLimiter, so that several instances share each user's budget)
+// and verifies real access tokens, whose iss must be {SUPABASE_URL}/auth/v1: with
+// SUPABASE_JWT_SECRET (the project's legacy HS256 secret), with the project's JWKS at
+// SUPABASE_JWKS_URL, or both; with neither set, with the JWKS at
+// {SUPABASE_URL}/auth/v1/.well-known/jwks.json. A JWKS that cannot be fetched or holds no
+// signing key stops the server at start.
 //
 // Other settings: BYOK_ADDR (listen address, default 127.0.0.1:8080), BYOK_HEALTH_KEY
 // (operator key of GET /api/health/byok; printed, random, in development),
@@ -147,7 +149,9 @@ func configure(getenv func(string) string, addr string, out io.Writer, logger *s
 		Health:    keys,
 		HealthKey: healthKey,
 		Verify:    verifier.Verify,
-		Logger:    logger,
+		// Every instance of the server shares each user's budget in the database.
+		Limiter: httpapi.NewPostgresLimiter(client),
+		Logger:  logger,
 	}
 	fmt.Fprintln(out, "mode: supabase")
 	if healthKey == "" {

@@ -172,6 +172,9 @@ func TestSupabaseMode(t *testing.T) {
 	var n int
 	require.NoError(t, db.Pool.QueryRow(t.Context(), `select count(*) from public.user_settings where user_id = $1 and not allow_gateway_fallback`, user).Scan(&n))
 	assert.Equal(t, 1, n)
+	// The rate limits are the database's, shared by every instance.
+	require.NoError(t, db.Pool.QueryRow(t.Context(), `select count(*) from public.byok_rate_limits where subject = $1`, user).Scan(&n))
+	assert.Positive(t, n, "the requests were counted in public.byok_rate_limits")
 }
 
 // A JWKS URL that answers 404 (bare GoTrue serves /.well-known/jwks.json without the

@@ -68,6 +68,8 @@ func Run(t *testing.T, b Backend) {
 	t.Run("delete", func(t *testing.T) { testDelete(t, b) })
 	t.Run("list", func(t *testing.T) { testList(t, b) })
 	t.Run("gateway base url", func(t *testing.T) { testGatewayBaseURL(t, b) })
+	t.Run("gateway key", func(t *testing.T) { testGatewayKey(t, b) })
+	t.Run("key rule", func(t *testing.T) { testKeyRule(t, b) })
 	t.Run("consent", func(t *testing.T) { testConsent(t, b) })
 	t.Run("health", func(t *testing.T) { require.NoError(t, vault.New(b.Caller).Health(ctxFor(t))) })
 	t.Run("bad user ids", func(t *testing.T) { testBadUserIDs(t, b) })
@@ -310,6 +312,83 @@ func testGatewayBaseURL(t *testing.T, b Backend) {
 	require.NoError(t, store.PutGatewayBaseURL(ctx, user, "  "), "deleting again succeeds")
 }
 
+// testGatewayKey: PutGatewayKey writes the gateway key and base URL together, checks
+// both before any round trip, and DeleteGatewayKey removes both.
+func testGatewayKey(t *testing.T, b Backend) {
+	ctx := ctxFor(t)
+	cc := &Counting{Caller: b.Caller}
+	store := vault.New(cc, vault.WithAllowedGatewayHosts("gw.example.com"))
+	user := b.NewUser(t)
+	state := func() (string, string) {
+		t.Helper()
+		key, err := store.Key(ctx, user, providers.Gateway)
+		if errors.Is(err, resolve.ErrNotFound) {
+			key = providers.Secret{}
+		} else {
+			require.NoError(t, err)
+		}
+		u, err := store.GatewayBaseURL(ctx, user)
+		require.NoError(t, err)
+		return key.Reveal(), u
+	}
+
+	cc.Take()
+	require.NoError(t, store.PutGatewayKey(ctx, user, Secret("vck-gk-1"), " https://GW.example.com/v1/ "))
+	assert.Equal(t, int64(1), cc.Take(), "one RPC")
+	key, u := state()
+	assert.Equal(t, "vck-gk-1", key)
+	assert.Equal(t, "https://gw.example.com/v1", u, "stored normalized")
+
+	for _, bad := range []string{"http://ai-gateway.vercel.sh/v1", "https://127.0.0.1/v1", "https://evil.example.net/v1"} {
+		cc.Take()
+		require.ErrorIs(t, store.PutGatewayKey(ctx, user, Secret("vck-gk-2"), bad), providers.ErrGatewayURL, bad)
+		assert.Zero(t, cc.Take(), "rejected before any round trip: %s", bad)
+	}
+	require.ErrorIs(t, store.PutGatewayKey(ctx, user, Secret("vck gk"), "https://ai-gateway.vercel.sh/v1"), providers.ErrInvalidKey)
+	key, u = state()
+	assert.Equal(t, "vck-gk-1", key, "a refused write changes nothing")
+	assert.Equal(t, "https://gw.example.com/v1", u, "a refused write changes nothing")
+
+	require.NoError(t, store.PutGatewayKey(ctx, user, Secret("vck-gk-3"), ""))
+	key, u = state()
+	assert.Equal(t, "vck-gk-3", key)
+	assert.Empty(t, u, `"" means the default and deletes the stored URL`)
+
+	require.NoError(t, store.PutGatewayKey(ctx, user, Secret("vck-gk-4"), "https://ai-gateway.vercel.sh/v1"))
+	require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, Secret("sk-gk-stays")))
+	cc.Take()
+	require.NoError(t, store.DeleteGatewayKey(ctx, user))
+	assert.Equal(t, int64(1), cc.Take(), "one RPC")
+	key, u = state()
+	assert.Empty(t, key)
+	assert.Empty(t, u)
+	_, err := store.Key(ctx, user, providers.OpenAI)
+	require.NoError(t, err, "other keys stay")
+	require.NoError(t, store.DeleteGatewayKey(ctx, user), "deleting again succeeds")
+}
+
+// testKeyRule: keys that fail providers.CheckKey are refused before any round trip.
+func testKeyRule(t *testing.T, b Backend) {
+	ctx := ctxFor(t)
+	cc := &Counting{Caller: b.Caller}
+	store := vault.New(cc)
+	user := b.NewUser(t)
+	for name, key := range map[string]string{
+		"inner space":      "sk-a b",
+		"control":          "sk-a\x01b",
+		"zero-width space": "sk-a\u200bb",
+		"right-to-left":    "sk-a\u200fb",
+		"accented":         "sk-caf\u00e9",
+		"1025 bytes":       strings.Repeat("k", 1025),
+	} {
+		assert.ErrorIs(t, store.PutKey(ctx, user, providers.OpenAI, Secret(key)), providers.ErrInvalidKey, name)
+		assert.ErrorIs(t, store.PutGatewayKey(ctx, user, Secret(key), ""), providers.ErrInvalidKey, name)
+	}
+	assert.ErrorIs(t, store.PutKey(ctx, user, providers.OpenAI, Secret("")), providers.ErrInvalidKey)
+	assert.Zero(t, cc.Take(), "no round trip")
+	require.NoError(t, store.PutKey(ctx, user, providers.OpenAI, Secret(strings.Repeat("k", 1024))))
+}
+
 func testConsent(t *testing.T, b Backend) {
 	ctx := ctxFor(t)
 	cons := consent.New(b.Caller)
@@ -338,6 +417,8 @@ func testBadUserIDs(t *testing.T, b Backend) {
 		calls["PutKey"] = store.PutKey(ctx, id, providers.OpenAI, Secret("sk-x"))
 		calls["DeleteKey"] = store.DeleteKey(ctx, id, providers.OpenAI)
 		calls["PutGatewayBaseURL"] = store.PutGatewayBaseURL(ctx, id, "")
+		calls["PutGatewayKey"] = store.PutGatewayKey(ctx, id, Secret("vck-x"), "")
+		calls["DeleteGatewayKey"] = store.DeleteGatewayKey(ctx, id)
 		_, calls["ListKeys"] = store.ListKeys(ctx, id)
 		_, calls["AllowGatewayFallback"] = cons.AllowGatewayFallback(ctx, id)
 		calls["SetAllowGatewayFallback"] = cons.SetAllowGatewayFallback(ctx, id, true)
@@ -430,6 +511,10 @@ func testNoSecretInErrors(t *testing.T, b Backend) {
 	user := b.NewUser(t)
 	var errs []error
 	errs = append(errs, store.PutKey(ctx, "00000000-0000-4000-8000-00000000beef", providers.OpenAI, Secret(canary)))
+	errs = append(errs, store.PutGatewayKey(ctx, "00000000-0000-4000-8000-00000000beef", Secret(canary), ""))
+	errs = append(errs, store.PutKey(ctx, user, providers.OpenAI, Secret(canary+" inner space")))
+	errs = append(errs, store.PutGatewayKey(ctx, user, Secret(canary+"\u200b"), ""))
+	errs = append(errs, b.Caller.Call(ctx, "put_user_gateway_key", map[string]string{"p_user_id": user, "p_api_key": canary + " x", "p_base_url": ""}, nil))
 	errs = append(errs, b.Caller.Call(ctx, "insert_user_api_key", map[string]string{"p_user_id": user, "p_service": canary, "p_api_key": canary}, nil))
 	errs = append(errs, b.Caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": canary, "p_service": "openai"}, nil))
 	errs = append(errs, b.Caller.Call(ctx, "get_user_api_key", map[string]string{"p_user_id": user, "p_service": "openai", "p_canary": canary}, nil))

@@ -3,7 +3,8 @@
 // of net/http/httptest.
 //
 // [Keys] implements [resolve.KeyStore] and the writer methods of the Supabase store
-// (PutKey, DeleteKey, PutGatewayBaseURL, ListKeys); [Consent] implements
+// (PutKey, DeleteKey, PutGatewayKey, DeleteGatewayKey, PutGatewayBaseURL, ListKeys), with
+// the same checks: providers.CheckKey for keys, the URL policy for base URLs; [Consent] implements
 // [resolve.ConsentStore] and its setter; [SnapshotKeys] adds [resolve.Snapshotter] to a
 // Keys. Each counts the calls that take a context and can be told to fail with
 // FailWith. Team configuration in tests is a plain [resolve.Team] value.
@@ -12,6 +13,7 @@ package resolvetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +23,8 @@ import (
 	"github.com/byok-go/byok/resolve"
 )
 
-// ErrEmptyKey is returned by PutKey for a key that is empty after trimming.
+// ErrEmptyKey is returned by PutKey and PutGatewayKey for a key that is empty after
+// trimming. The error returned also matches providers.ErrInvalidKey.
 var ErrEmptyKey = errors.New("resolvetest: empty key")
 
 // Keys is an in-memory [resolve.KeyStore]. It is safe for concurrent use.
@@ -120,7 +123,9 @@ func (k *Keys) GatewayBaseURL(ctx context.Context, userID string) (string, error
 	return k.urls[userID], nil
 }
 
-// PutKey stores or replaces the user's key for a provider.
+// PutKey stores or replaces the user's key for a provider. A key that fails
+// providers.CheckKey is refused with an error matching providers.ErrInvalidKey (and
+// ErrEmptyKey when it is empty).
 func (k *Keys) PutKey(ctx context.Context, userID string, id providers.ID, key providers.Secret) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -130,10 +135,52 @@ func (k *Keys) PutKey(ctx context.Context, userID string, id providers.ID, key p
 	if !id.Valid() {
 		return providers.ErrUnknown
 	}
-	if key.IsZero() {
-		return ErrEmptyKey
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	k.putLocked(userID, id, key)
+	return nil
+}
+
+// PutGatewayKey stores the user's gateway key and gateway base URL together: both
+// change, or, when a check fails, neither does. The key is checked as PutKey checks it
+// and the URL as PutGatewayBaseURL does; "" (or white space) means the default gateway
+// URL and deletes a stored one.
+func (k *Keys) PutGatewayKey(ctx context.Context, userID string, key providers.Secret, baseURL string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.enterLocked(ctx, userID); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	u := ""
+	if strings.TrimSpace(baseURL) != "" {
+		var err error
+		if u, err = providers.CheckGatewayURL(baseURL, k.allowed...); err != nil {
+			return err
+		}
+	}
+	if u == "" {
+		delete(k.urls, userID)
+	} else {
+		k.urls[userID] = u
+	}
+	k.putLocked(userID, providers.Gateway, key)
+	return nil
+}
+
+// DeleteGatewayKey removes the user's gateway key and gateway base URL together;
+// deleting what is not stored succeeds.
+func (k *Keys) DeleteGatewayKey(ctx context.Context, userID string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.enterLocked(ctx, userID); err != nil {
+		return err
+	}
+	delete(k.keys[userID], providers.Gateway)
+	delete(k.urls, userID)
 	return nil
 }
 
@@ -210,6 +257,14 @@ func (k *Keys) checkLocked(ctx context.Context, userID string) error {
 		return resolve.ErrInvalidUserID
 	}
 	return nil
+}
+
+// checkKey applies providers.CheckKey; an empty key also matches ErrEmptyKey.
+func checkKey(key providers.Secret) error {
+	if key.IsZero() {
+		return fmt.Errorf("%w: %w", ErrEmptyKey, providers.ErrInvalidKey)
+	}
+	return providers.CheckKey(key.Reveal())
 }
 
 func (k *Keys) putLocked(userID string, id providers.ID, key providers.Secret) {

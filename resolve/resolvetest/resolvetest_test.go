@@ -3,6 +3,7 @@ package resolvetest_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -166,4 +167,74 @@ func TestFakes_concurrentUse(t *testing.T) {
 	assert.Equal(t, 8*100*4, k.Calls())
 	assert.Equal(t, 8*100, c.Calls())
 	assert.Equal(t, 8*100, s.Calls())
+}
+
+func TestKeys_keyRule(t *testing.T) {
+	ctx := t.Context()
+	k := resolvetest.NewKeys()
+	for name, key := range map[string]string{
+		"inner space":      "sk-a b",
+		"inner tab":        "sk-a\tb",
+		"control":          "sk-a\x01b",
+		"DEL":              "sk-a\x7fb",
+		"zero-width space": "sk-a\u200bb",
+		"right-to-left":    "sk-a\u200fb",
+		"accented":         "sk-caf\u00e9",
+		"invalid UTF-8":    "sk-\xff",
+		"1025 bytes":       strings.Repeat("k", 1025),
+	} {
+		assert.ErrorIs(t, k.PutKey(ctx, "u", providers.OpenAI, providers.NewSecret(key)), providers.ErrInvalidKey, name)
+		assert.ErrorIs(t, k.PutGatewayKey(ctx, "u", providers.NewSecret(key), ""), providers.ErrInvalidKey, name)
+	}
+	err := k.PutKey(ctx, "u", providers.OpenAI, providers.NewSecret(" "))
+	assert.ErrorIs(t, err, resolvetest.ErrEmptyKey)
+	assert.ErrorIs(t, err, providers.ErrInvalidKey)
+	assert.ErrorIs(t, k.PutGatewayKey(ctx, "u", providers.Secret{}, ""), resolvetest.ErrEmptyKey)
+	infos, err := k.ListKeys(ctx, "u")
+	require.NoError(t, err)
+	assert.Empty(t, infos, "nothing stored")
+
+	require.NoError(t, k.PutKey(ctx, "u", providers.OpenAI, providers.NewSecret(strings.Repeat("k", 1024))))
+}
+
+func TestKeys_gatewayKeyAndBaseURLTogether(t *testing.T) {
+	ctx := t.Context()
+	k := resolvetest.NewKeys()
+	k.AllowGatewayHosts("gw.example.com")
+	require.NoError(t, k.PutGatewayKey(ctx, "u", providers.NewSecret("vck-1"), "https://GW.example.com/v1/"))
+	assertGateway := func(wantKey, wantURL string) {
+		t.Helper()
+		key, err := k.Key(ctx, "u", providers.Gateway)
+		require.NoError(t, err)
+		assert.Equal(t, wantKey, key.Reveal())
+		u, err := k.GatewayBaseURL(ctx, "u")
+		require.NoError(t, err)
+		assert.Equal(t, wantURL, u)
+	}
+	assertGateway("vck-1", "https://gw.example.com/v1")
+
+	// A refused URL or key changes neither.
+	require.ErrorIs(t, k.PutGatewayKey(ctx, "u", providers.NewSecret("vck-2"), "https://evil.example.net/v1"), providers.ErrGatewayURL)
+	require.ErrorIs(t, k.PutGatewayKey(ctx, "u", providers.NewSecret("vck 2"), "https://ai-gateway.vercel.sh/v1"), providers.ErrInvalidKey)
+	boom := errors.New("boom")
+	k.FailWith(boom)
+	require.ErrorIs(t, k.PutGatewayKey(ctx, "u", providers.NewSecret("vck-2"), "https://ai-gateway.vercel.sh/v1"), boom)
+	require.ErrorIs(t, k.DeleteGatewayKey(ctx, "u"), boom)
+	k.FailWith(nil)
+	assertGateway("vck-1", "https://gw.example.com/v1")
+
+	require.NoError(t, k.PutGatewayKey(ctx, "u", providers.NewSecret("vck-3"), " "))
+	assertGateway("vck-3", "")
+
+	require.NoError(t, k.PutGatewayKey(ctx, "u", providers.NewSecret("vck-4"), "https://ai-gateway.vercel.sh/v1"))
+	require.NoError(t, k.PutKey(ctx, "u", providers.OpenAI, providers.NewSecret("sk-stays")))
+	require.NoError(t, k.DeleteGatewayKey(ctx, "u"))
+	_, err := k.Key(ctx, "u", providers.Gateway)
+	require.ErrorIs(t, err, resolve.ErrNotFound)
+	u, err := k.GatewayBaseURL(ctx, "u")
+	require.NoError(t, err)
+	assert.Empty(t, u)
+	_, err = k.Key(ctx, "u", providers.OpenAI)
+	require.NoError(t, err, "other keys stay")
+	require.NoError(t, k.DeleteGatewayKey(ctx, "u"), "idempotent")
 }

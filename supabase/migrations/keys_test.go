@@ -137,25 +137,47 @@ func TestKeys_unknownServiceIsRejected(t *testing.T) {
 	assert.Equal(t, "23514", sqlState(err))
 }
 
-func TestKeys_blankOrOversizedKeysAreRejected(t *testing.T) {
+// badKeys are keys providers.CheckKey refuses; every SQL key writer must refuse them too.
+var badKeys = map[string]*string{
+	"null":                           nil,
+	"empty":                          ptr(""),
+	"spaces":                         ptr("   "),
+	"tabs":                           ptr("\t\r\n "),
+	"leading space":                  ptr(" sk-lead"),
+	"trailing newline":               ptr("sk-trail\n"),
+	"inner space":                    ptr("sk-a b"),
+	"inner tab":                      ptr("sk-a\tb"),
+	"control":                        ptr("sk-a\x01b"),
+	"DEL":                            ptr("sk-a\x7fb"),
+	"no-break space":                 ptr("sk-a\u00a0b"),
+	"zero-width space":               ptr("sk-a\u200bb"),
+	"right-to-left":                  ptr("sk-a\u200fb"),
+	"RTL override":                   ptr("sk-\u202eab"),
+	"accented":                       ptr("sk-caf\u00e9"),
+	"emoji":                          ptr("sk-\U0001F511"),
+	"1025 bytes":                     ptr(strings.Repeat("k", 1025)),
+	"1024 bytes, 2 of them one char": ptr(strings.Repeat("k", 1022) + "\u00e9"),
+}
+
+func TestKeys_badKeysAreRejected(t *testing.T) {
 	db := pgtest.New(t)
 	user := db.CreateUser(t)
-	for name, key := range map[string]*string{
-		"null":      nil,
-		"empty":     ptr(""),
-		"spaces":    ptr("   "),
-		"tabs":      ptr("\t\r\n "),
-		"2049 char": ptr(strings.Repeat("k", 2049)),
-	} {
+	for name, key := range badKeys {
 		err := exec(db, `select public.insert_user_api_key($1, 'openai', $2)`, user, key)
 		assert.Equal(t, invalidParameterValue, sqlState(err), name)
 	}
 	assert.Nil(t, getKey(t, db, user, "openai"))
 	assert.Zero(t, secretCount(t, db, user, "openai"))
 
-	longest := strings.Repeat("k", 2048)
+	longest := strings.Repeat("k", 1024)
 	putKey(t, db, user, "openai", longest)
 	assert.Equal(t, &longest, getKey(t, db, user, "openai"))
+	every := ""
+	for c := byte('!'); c <= '~'; c++ {
+		every += string(c)
+	}
+	putKey(t, db, user, "xai", every)
+	assert.Equal(t, &every, getKey(t, db, user, "xai"), "every printable ASCII character is allowed")
 }
 
 func TestKeys_concurrentFirstWritersAllSucceed(t *testing.T) {

@@ -30,6 +30,9 @@ var rpcs = []struct {
 	{"set_user_allow_gateway_fallback(uuid,boolean)", `select public.set_user_allow_gateway_fallback($1, false)`},
 	{"list_user_api_keys(uuid)", `select public.list_user_api_keys($1)`},
 	{"check_vault_health()", `select public.check_vault_health() where $1::uuid is not null`},
+	{"put_user_gateway_key(uuid,text,text)", `select public.put_user_gateway_key($1, 'vck-acl-test', 'https://gw.example.com/v1')`},
+	{"delete_user_gateway_key(uuid)", `select public.delete_user_gateway_key($1)`},
+	{"take_user_rate_limit(text,text,integer,bigint)", `select public.take_user_rate_limit($1::text, 'acl-test', 1000000, 60000)`},
 }
 
 // internalFunctions are the migrations' other functions: helpers the RPCs call and trigger
@@ -39,11 +42,16 @@ var internalFunctions = []string{
 	"byok_normalize_service(text)",
 	"byok_delete_api_key_secret()",
 	"byok_truncate_api_key_secrets()",
+	"byok_check_api_key(text)",
+	"byok_lock_user(uuid,boolean)",
+	"byok_lock_key(uuid,text)",
+	"byok_store_api_key(uuid,text,text)",
+	"byok_check_base_url(text)",
 }
 
 func TestSchema_tablesExistWithRowLevelSecurity(t *testing.T) {
 	db := pgtest.New(t)
-	for _, table := range []string{"api_keys", "api_gateway_configs", "user_settings"} {
+	for _, table := range []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits"} {
 		t.Run(table, func(t *testing.T) {
 			var rls bool
 			err := db.Pool.QueryRow(t.Context(),
