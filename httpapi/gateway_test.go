@@ -157,11 +157,13 @@ func TestKeys_gatewayWriteRollsBackOnTheDatabase(t *testing.T) {
 	user := db.CreateUser(t)
 	require.NoError(t, keys.PutGatewayKey(t.Context(), user, providers.NewSecret("vck-old"), "https://gw.example.com/v1"))
 
+	// The key's row write now fails; it comes after the base URL's and the Vault secret's.
 	_, err := db.Pool.Exec(t.Context(), `
-		create or replace function vault.update_secret(secret_id uuid, new_secret text = null,
-		  new_name text = null, new_description text = null, new_key_id uuid = null)
-		returns void language plpgsql set search_path = '' as $$
-		begin raise exception 'vault is broken' using errcode = 'XX000'; end $$`)
+		create function public.byok_test_fail_key_write() returns trigger
+		language plpgsql set search_path = '' as $$
+		begin raise exception 'key write fails' using errcode = 'XX000'; end $$;
+		create trigger byok_test_fail_key_write before insert or update on public.api_keys
+		  for each row execute function public.byok_test_fail_key_write()`)
 	require.NoError(t, err)
 
 	r := e.do(t, "POST", "/api/keys", user, `{"service":"gateway","apiKey":"vck-new","baseUrl":"https://ai-gateway.vercel.sh/v1"}`)

@@ -77,6 +77,10 @@ func TestStore_noPlaintextAtRest(t *testing.T) {
 			require.NoError(t, store.PutKey(ctx, user, id, canary(u, id, 2)), "rotate %s", id)
 		}
 		require.NoError(t, store.PutGatewayBaseURL(ctx, user, "https://ai-gateway.vercel.sh/v1"))
+		// The gateway key and its base URL in one write, a rotation and a first write.
+		require.NoError(t, store.PutGatewayKey(ctx, user, canary(u, providers.Gateway, 3), "https://ai-gateway.vercel.sh/v1"))
+		require.NoError(t, store.DeleteGatewayKey(ctx, user))
+		require.NoError(t, store.PutGatewayKey(ctx, user, canary(u, providers.Gateway, 4), ""))
 		key, err := store.Key(ctx, user, providers.OpenAI)
 		require.NoError(t, err)
 		assert.Equal(t, fmt.Sprintf("byok-at-rest-canary-%s-u%d-openai-v2", run, u), key.Reveal())
@@ -190,7 +194,7 @@ func assertWritersCalled(t *testing.T, db *pgtest.DB) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	assert.Empty(t, uncalled, "functions that write Vault secrets and that this test never called: call them here")
-	assert.Subset(t, writers, []string{"check_vault_health()", "insert_user_api_key(uuid,text,text)"})
+	assert.Subset(t, writers, []string{"check_vault_health()", "byok_store_api_key(uuid,text,text)"})
 }
 
 // heapPages returns every page of rel's main fork and of its TOAST table's, as stored.

@@ -52,7 +52,7 @@ func TestDeleteUser_racingWritersNeverDeadlock(t *testing.T) {
 	runDeletionRace(t, raceDB{
 		caller: pgcall.New(pool),
 		createUser: func(ctx context.Context) (id string, err error) {
-			err = db.Pool.QueryRow(ctx, `insert into auth.users default values returning id::text`).Scan(&id)
+			err = db.Pool.QueryRow(ctx, `insert into auth.users (id) values (gen_random_uuid()) returning id::text`).Scan(&id)
 			return id, err
 		},
 		deleteUser: func(ctx context.Context, id string) error {

@@ -33,6 +33,12 @@ comment on table public.byok_rate_limits is
 -- Only the RPC reads or writes it; TRUNCATE is revoked too: it bypasses row level security.
 alter table public.byok_rate_limits enable row level security;
 revoke all on table public.byok_rate_limits from anon, authenticated, service_role;
+-- Row level security without a policy already denies every row to the API roles; this policy
+-- says so explicitly, for readers and for Supabase's advisors (rls_enabled_no_policy).
+drop policy if exists byok_rate_limits_no_api_access on public.byok_rate_limits;
+create policy byok_rate_limits_no_api_access on public.byok_rate_limits
+  as restrictive for all to anon, authenticated
+  using (false) with check (false);
 
 -- Charges one request of p_subject against the limit p_name of p_requests per p_window_ms
 -- milliseconds and returns the decision:

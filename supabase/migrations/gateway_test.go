@@ -63,19 +63,23 @@ func TestGatewayKey_errorAfterURLWriteRollsBackEverything(t *testing.T) {
 	user, newcomer := db.CreateUser(t), db.CreateUser(t)
 	require.NoError(t, putGatewayKey(db, user, ptr("vck-old"), ptr("https://gw-old.example.com/v1")))
 
-	// vault.update_secret now fails, with XX002 when the transaction already holds the new
-	// base URL (or no URL, for a blank one): proof that the URL was written before the error.
+	// Writing the key's api_keys row now fails, with XX002 when the transaction already holds
+	// the new base URL (or no URL, for a blank one): proof that the URL was written before the
+	// error. The row is written after the key's Vault secret, so the secret's write must be
+	// rolled back too. (A trigger the migrations' owner may create on either stack; Vault's
+	// own functions belong to supabase_admin on a real one.)
 	_, err := db.Pool.Exec(t.Context(), `
-		create or replace function vault.update_secret(secret_id uuid, new_secret text = null,
-		  new_name text = null, new_description text = null, new_key_id uuid = null)
-		returns void language plpgsql set search_path = '' as $$
+		create function public.byok_test_fail_key_write() returns trigger
+		language plpgsql set search_path = '' as $$
 		begin
 		  if exists (select from public.api_gateway_configs c where c.base_url = 'https://gw-new.example.com/v1')
 		     or not exists (select from public.api_gateway_configs c where c.base_url = 'https://gw-old.example.com/v1') then
-		    raise exception 'vault is broken after the url write' using errcode = 'XX002';
+		    raise exception 'key write fails after the url write' using errcode = 'XX002';
 		  end if;
-		  raise exception 'vault is broken before the url write' using errcode = 'XX003';
-		end $$`)
+		  raise exception 'key write fails before the url write' using errcode = 'XX003';
+		end $$;
+		create trigger byok_test_fail_key_write before insert or update on public.api_keys
+		  for each row execute function public.byok_test_fail_key_write()`)
 	require.NoError(t, err)
 
 	for _, url := range []*string{ptr("https://gw-new.example.com/v1"), ptr(""), nil} {

@@ -79,6 +79,7 @@ func TestSchema_ownerPolicies(t *testing.T) {
 	assert.Equal(t, []policy{
 		{"api_gateway_configs", "api_gateway_configs_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"api_keys", "api_keys_select_own", "SELECT", []string{"authenticated"}, owner, nil},
+		{"byok_rate_limits", "byok_rate_limits_no_api_access", "ALL", []string{"anon", "authenticated"}, ptr("false"), ptr("false")},
 		{"user_settings", "user_settings_all_own", "ALL", []string{"authenticated"}, owner, owner},
 	}, got)
 }
