@@ -40,21 +40,40 @@ func isCredentialHeader(name string) bool {
 	return false
 }
 
-// stripCredentials deletes every credential header from h, however its name is cased
-// (a header set through the map directly keeps its case, and net/http sends it so).
-func stripCredentials(h http.Header) {
-	for name := range h {
-		if isCredentialHeader(name) {
-			delete(h, name)
-		}
+// withoutCredentials returns a copy of h without its credential headers, however their
+// names are cased (a header set through the map keeps its case, and net/http sends it
+// so), with room for extra more. Like http.Header.Clone, it allocates the values in one
+// block. A nil h gives nil when extra is 0.
+func withoutCredentials(h http.Header, extra int) http.Header {
+	if h == nil && extra == 0 {
+		return nil
 	}
+	n := 0
+	for _, vv := range h {
+		n += len(vv)
+	}
+	block := make([]string, n)
+	out := make(http.Header, len(h)+extra)
+	for name, vv := range h {
+		if isCredentialHeader(name) {
+			continue
+		}
+		if vv == nil {
+			out[name] = nil
+			continue
+		}
+		k := copy(block, vv)
+		out[name], block = block[:k:k], block[k:]
+	}
+	return out
 }
 
-// requestEdit changes the clone of a request before it is sent, after its credential
-// headers were replaced. It may set the clone's fields (Header, Body, GetBody,
-// ContentLength) but never writes into values the caller's request shares: a new body
-// is a new reader (with a matching GetBody, so redirects and retries resend it), never
-// a change to the caller's.
+// requestEdit changes the copy of a request before it is sent, after its credential
+// headers were replaced. The copy is shallow but for its headers: an edit may set its
+// fields (Header values, Body, GetBody, ContentLength, URL to a new *url.URL) but never
+// writes into values the caller's request shares (the URL, the body, the trailer's
+// values): a new body is a new reader, with a matching GetBody so redirects and
+// retries resend it.
 type requestEdit func(r *http.Request) error
 
 // transport is the RoundTripper [Provider.Transport] returns.
@@ -80,7 +99,7 @@ type transport struct {
 //     Proxy-Authorization, Cookie, ..., in any letter case);
 //   - then sets the key with [Provider.Authorize] and hands the request to base.
 //
-// It never changes the caller's request: it works on a clone. A Provider without a key
+// It never changes the caller's request: it works on a copy with its own headers. A Provider without a key
 // or without an absolute http(s) BaseURL gives a Transport that refuses every request.
 //
 // A nil base means the guarded transport of [Provider.HTTPClient], shared by all
@@ -159,9 +178,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req) // a RoundTripper closes the body, even on error
 		return nil, &providers.EgressError{Reason: reason}
 	}
-	r := req.Clone(req.Context()) // headers and URL copied; the body is shared, not changed
-	stripCredentials(r.Header)
-	stripCredentials(r.Trailer)
+	// A shallow copy with its own headers, as x/oauth2's Transport makes: nothing below
+	// writes into what it shares with req (URL, body, context).
+	r := new(http.Request)
+	*r = *req
+	r.Header = withoutCredentials(req.Header, 2)
+	r.Trailer = withoutCredentials(req.Trailer, 0)
 	Provider{ID: t.id, APIKey: t.key}.Authorize(r.Header)
 	for _, edit := range t.edits {
 		if err := edit(r); err != nil {
