@@ -25,7 +25,7 @@ type config struct {
 	cacheTTL       time.Duration
 	afterFunc      afterFunc
 	models         *modelMap // WithVendorSlug, WithModelID; nil: none
-	err            error // the first invalid option; every Resolve reports it
+	err            error     // the first invalid option; every Resolve reports it
 }
 
 func (c *config) fail(format string, args ...any) {
