@@ -24,8 +24,9 @@ type config struct {
 	order          []providers.ID
 	cacheTTL       time.Duration
 	afterFunc      afterFunc
-	models         *modelMap // WithVendorSlug, WithModelID; nil: none
-	err            error     // the first invalid option; every Resolve reports it
+	err            error // the first invalid option; every Resolve reports it
+
+	models *modelMap // WithVendorSlug, WithModelID; nil: none
 }
 
 func (c *config) fail(format string, args ...any) {
