@@ -69,11 +69,10 @@ func withoutCredentials(h http.Header, extra int) http.Header {
 }
 
 // requestEdit changes the copy of a request before it is sent, after its credential
-// headers were replaced. The copy is shallow but for its headers: an edit may set its
-// fields (Header values, Body, GetBody, ContentLength, URL to a new *url.URL) but never
-// writes into values the caller's request shares (the URL, the body, the trailer's
-// values): a new body is a new reader, with a matching GetBody so redirects and
-// retries resend it.
+// headers were replaced. The copy is shallow but for its headers and trailer: an edit
+// may set its fields (Header, Body, GetBody, ContentLength, URL to a new *url.URL) but
+// never writes into what it shares with the caller's request (the URL, the body): a new
+// body is a new reader, with a matching GetBody so redirects and retries resend it.
 type requestEdit func(r *http.Request) error
 
 // transport is the RoundTripper [Provider.Transport] returns.
@@ -84,7 +83,7 @@ type transport struct {
 	scheme string        // the base URL's scheme, lower-case
 	host   string        // the base URL's host name, lower-case, without brackets
 	port   string        // the base URL's port, or the scheme's default
-	edits  []requestEdit // run in order on every request's clone after Authorize
+	edits  []requestEdit // run in order on every request's copy after Authorize
 	deny   string        // when set, every request is refused with this Egress reason
 }
 
@@ -99,8 +98,9 @@ type transport struct {
 //     Proxy-Authorization, Cookie, ..., in any letter case);
 //   - then sets the key with [Provider.Authorize] and hands the request to base.
 //
-// It never changes the caller's request: it works on a copy with its own headers. A Provider without a key
-// or without an absolute http(s) BaseURL gives a Transport that refuses every request.
+// It never changes the caller's request: it works on a copy with headers of its own. A
+// Provider without a key or without an absolute http(s) BaseURL gives a Transport that
+// refuses every request.
 //
 // A nil base means the guarded transport of [Provider.HTTPClient], shared by all
 // Providers: its dialer refuses non-public addresses after name resolution. With a
