@@ -2,6 +2,8 @@
 // the rules that do not need a store: provider IDs and their defaults, the [Secret] type
 // that keeps key material out of logs, and the gateway base-URL policy ([CheckGatewayURL]).
 // A [Validator] checks a key against its provider's API with one authenticated GET.
+// [CheckDialAddr] says which resolved addresses a connection carrying a key may go to;
+// its refusals, and those of resolve's guarded Transport, match [ErrEgressDenied].
 //
 // It is a leaf package: it imports nothing else from this module, and the Validator is
 // its only code that does I/O.

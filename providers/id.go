@@ -24,6 +24,10 @@ const (
 var ErrUnknown = errors.New("providers: unknown provider")
 
 // Spec is what byok knows about a provider without asking anyone.
+//
+// BaseURL is the base URL the provider's official SDK takes: the OpenAI-compatible
+// APIs (gateway, openai, openrouter, xai) end in /v1 and serve {base}/chat/completions;
+// Anthropic's is https://api.anthropic.com, and its API lives under {base}/v1/.
 type Spec struct {
 	ID      ID
 	BaseURL string // the provider's default API base URL, without a trailing slash
@@ -35,7 +39,7 @@ var specs = [...]Spec{
 	{ID: Gateway, BaseURL: "https://ai-gateway.vercel.sh/v1", EnvVar: "AI_GATEWAY_API_KEY"},
 	{ID: OpenAI, BaseURL: "https://api.openai.com/v1", EnvVar: "OPENAI_API_KEY"},
 	{ID: OpenRouter, BaseURL: "https://openrouter.ai/api/v1", EnvVar: "OPENROUTER_API_KEY"},
-	{ID: Anthropic, BaseURL: "https://api.anthropic.com/v1", EnvVar: "ANTHROPIC_API_KEY"},
+	{ID: Anthropic, BaseURL: "https://api.anthropic.com", EnvVar: "ANTHROPIC_API_KEY"},
 	{ID: XAI, BaseURL: "https://api.x.ai/v1", EnvVar: "XAI_API_KEY"},
 }
 

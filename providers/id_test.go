@@ -54,7 +54,7 @@ func TestSpec(t *testing.T) {
 		providers.Gateway:    {"https://ai-gateway.vercel.sh/v1", "AI_GATEWAY_API_KEY"},
 		providers.OpenAI:     {"https://api.openai.com/v1", "OPENAI_API_KEY"},
 		providers.OpenRouter: {"https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"},
-		providers.Anthropic:  {"https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"},
+		providers.Anthropic:  {"https://api.anthropic.com", "ANTHROPIC_API_KEY"},
 		providers.XAI:        {"https://api.x.ai/v1", "XAI_API_KEY"},
 	}
 	for id, w := range want {

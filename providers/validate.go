@@ -42,7 +42,7 @@ const (
 //	gateway     GET {base}/credits  Authorization: Bearer <key>
 //	openai      GET {base}/models   Authorization: Bearer <key>
 //	xai         GET {base}/models   Authorization: Bearer <key>
-//	anthropic   GET {base}/models   x-api-key: <key>, anthropic-version: 2023-06-01
+//	anthropic   GET {base}/v1/models  x-api-key: <key>, anthropic-version: 2023-06-01
 //	openrouter  GET {base}/key      Authorization: Bearer <key> (its /models is public)
 //
 // base is the provider's [Spec] BaseURL unless BaseURLs overrides it. The zero value
@@ -176,6 +176,8 @@ func (v *Validator) endpoint(s Spec) (string, bool) {
 		path = "/credits"
 	case OpenRouter:
 		path = "/key"
+	case Anthropic: // its base URL is the host, as its SDK takes it
+		path = "/v1/models"
 	}
 	return strings.TrimRight(base, "/") + path, true
 }

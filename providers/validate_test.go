@@ -28,7 +28,7 @@ var endpoints = []struct {
 	{providers.Gateway, "/v1", "/credits"},
 	{providers.OpenAI, "/v1", "/models"},
 	{providers.OpenRouter, "/api/v1", "/key"},
-	{providers.Anthropic, "/v1", "/models"},
+	{providers.Anthropic, "", "/v1/models"},
 	{providers.XAI, "/v1", "/models"},
 }
 

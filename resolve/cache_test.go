@@ -149,7 +149,7 @@ func TestCache_expires(t *testing.T) {
 // for the ttl.
 func TestCache_timersFollowEntries(t *testing.T) {
 	keys := resolvetest.NewKeys()
-	keys.Put(user1, providers.OpenRouter, "u-or")
+	keys.Put(user1, providers.Gateway, "u-gw") // the gateway serves model ids of unknown vendors
 	clk := &timers{}
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{},
 		resolve.WithCache(time.Minute), resolve.WithAfterFunc(clk.afterFunc))

@@ -28,7 +28,7 @@
 //     the hosts of [WithAllowedGatewayHosts]; otherwise resolution stops with
 //     [ErrBaseURLRejected] and no later path is tried.
 //   - [WithModel] skips providers that cannot serve the model on the provider paths and
-//     sets [Provider.Model] in the chosen provider's form.
+//     sets [Provider.Model] to an id the chosen provider accepts (see Model hints).
 //   - With [WithCache], successes are cached per (user, model hint). Concurrent misses
 //     share one resolution, which runs without the callers' cancellation (give stores
 //     their own timeouts), and each caller still returns when its own ctx ends.
@@ -36,6 +36,47 @@
 //     does not put its result back.
 //   - A [Snapshotter] that names a service it was not asked for, or names one without a
 //     key, is treated as a failing store.
+//
+// # Model hints
+//
+// A hint is "vendor/model" or a bare model id. The vendor slugs xai, x-ai and spacexai
+// (the gateway's current one) all name xAI. A bare id's vendor is the one whose catalog
+// lists it; else it is inferred from the id's prefix (gpt-, chatgpt-, codex-, o1, o3, o4:
+// openai; claude-: anthropic; grok-: xai; gemini-, gemma-: google); else it is unknown.
+//
+//   - The gateway serves every hint. [Provider.Model] is the gateway's slug for the
+//     vendor, "/", and the gateway catalog's spelling of the id
+//     (anthropic/claude-sonnet-4.5, spacexai/grok-4.3). A bare id of an unknown vendor
+//     is passed unchanged: the gateway routes by its own catalog.
+//   - OpenRouter serves every hint of a known vendor, spelled as on the gateway but with
+//     OpenRouter's slugs (x-ai/grok-4.3).
+//   - OpenAI, Anthropic and xAI serve their own vendor's models only, as their own
+//     catalogs spell them, without the vendor (claude-sonnet-4-5 on Anthropic's API).
+//   - So a bare id of an unknown vendor never goes to a vendor API or OpenRouter; only
+//     a gateway path may serve it.
+//   - One model, many spellings: vendor/model or bare, dotted or hyphenated versions
+//     (claude-sonnet-4.5, claude-sonnet-4-5), any letter case all map to the target's id.
+//     A model no catalog lists is sent as given, but for Anthropic's version
+//     convention: hyphens on its own API, dots on the gateway and OpenRouter. A dated id
+//     that a target's catalog does not list is not swapped for another.
+//   - The catalogs are those the providers ship, recorded with their versions in
+//     testdata/catalogs: the model list of npm @ai-sdk/gateway, and the model constants
+//     of anthropic-sdk-go and openai-go. [WithVendorSlug] and [WithModelID] override a
+//     router's slug for a vendor and the id sent for a model.
+//   - Providers that cannot serve the hint are skipped on the provider paths; when none
+//     can, Resolve fails with [ErrNoProvider]. Without a hint Model is "" and no provider
+//     is skipped.
+//
+// # Calling the provider
+//
+// [Provider.BaseURL] is the base URL the provider's official SDK takes: the
+// OpenAI-compatible APIs end in /v1, Anthropic's is https://api.anthropic.com. Send
+// requests through [Provider.HTTPClient] or [Provider.Transport]: they go only to
+// BaseURL's scheme and host (anything else fails with providers.ErrEgressDenied), every
+// credential header an SDK or its environment set is replaced by the resolved key, and
+// HTTPClient connects to public addresses only. The adapters in the modules
+// github.com/byok-go/byok/sdk/openai and .../sdk/anthropic give the official SDKs the
+// same.
 //
 // # Errors
 //

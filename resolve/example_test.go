@@ -49,8 +49,18 @@ func ExampleWithModel() {
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{})
 
 	p, _, _ := r.Resolve(context.Background(), "user-1", resolve.WithModel("anthropic/claude-sonnet-4.5"))
-	fmt.Println(p.ID, p.Model)
-	// Output: anthropic claude-sonnet-4.5
+	fmt.Println(p.ID, p.Model) // Anthropic's own API spells versions with hyphens
+
+	gw := resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(true), resolve.Team{GatewayKey: providers.NewSecret("vck-team")})
+	for _, hint := range []string{"claude-sonnet-4-5", "x-ai/grok-4.3", "gemini-2.5-pro"} {
+		p, _, _ = gw.Resolve(context.Background(), "user-1", resolve.WithModel(hint))
+		fmt.Println(p.ID, p.Model)
+	}
+	// Output:
+	// anthropic claude-sonnet-4-5
+	// gateway anthropic/claude-sonnet-4.5
+	// gateway spacexai/grok-4.3
+	// gateway google/gemini-2.5-pro
 }
 
 func ExampleProvider_Authorize() {

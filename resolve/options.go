@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -24,6 +25,8 @@ type config struct {
 	cacheTTL       time.Duration
 	afterFunc      afterFunc
 	err            error // the first invalid option; every Resolve reports it
+
+	models *modelMap // WithVendorSlug, WithModelID; nil: none
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -112,11 +115,95 @@ type CallOption struct {
 	hasModel bool
 }
 
-// WithModel passes a model hint: "vendor/model" (e.g. "anthropic/claude-sonnet-4.5")
-// or a bare model id whose vendor is inferred from its prefix (gpt-, chatgpt-, o1, o3,
-// o4: openai; claude-: anthropic; grok-: xai). Providers that cannot serve the model
-// are skipped on the provider paths, and [Provider.Model] carries the model in the
-// form the chosen provider expects. An empty hint means no hint; a malformed one
-// (white space inside, an empty vendor or model, over 256 bytes) fails the call with
-// ErrInvalidModel.
+// WithModel passes a model hint: "vendor/model" (e.g. "anthropic/claude-sonnet-4.5") or
+// a bare model id, in any common spelling. Providers that cannot serve the model are
+// skipped on the provider paths, and [Provider.Model] carries an id the chosen provider
+// accepts ("claude-sonnet-4-5" on Anthropic's API, "anthropic/claude-sonnet-4.5" on the
+// gateway); the package documentation's "Model hints" has the rules. An empty hint
+// means no hint; a malformed one (white space inside, an empty vendor or model, over
+// 256 bytes) fails the call with ErrInvalidModel.
 func WithModel(hint string) CallOption { return CallOption{model: hint, hasModel: true} }
+
+// WithVendorSlug sets how a router names a vendor in the model ids it is sent. target is
+// providers.Gateway or providers.OpenRouter; vendor is the vendor as hints name it
+// ("xai", "x-ai", "google", ...); slug is the router's name for it, which hints may then
+// use too. The defaults come from the catalogs: the gateway's current slug for xAI
+// (spacexai in @ai-sdk/gateway 4.0.146), x-ai on OpenRouter, and every other vendor as
+// the hint names it. Any other target, or an empty or malformed vendor or slug (white
+// space, a '/', over 64 bytes), makes the Resolver invalid (ErrInvalidConfig).
+func WithVendorSlug(target providers.ID, vendor, slug string) Option {
+	return option(func(c *config) {
+		vendor, slug = strings.ToLower(strings.TrimSpace(vendor)), strings.ToLower(strings.TrimSpace(slug))
+		if target != providers.Gateway && target != providers.OpenRouter {
+			c.fail("vendor slugs apply to the gateway and openrouter only")
+			return
+		}
+		if !validSlug(vendor) || !validSlug(slug) {
+			c.fail("malformed vendor or slug")
+			return
+		}
+		mm := c.modelMap()
+		vendor = mm.vendorOf(vendor)
+		if mm.slugs[target] == nil {
+			mm.slugs[target] = map[string]string{}
+		}
+		mm.slugs[target][vendor] = slug
+		mm.alias[slug] = vendor
+	})
+}
+
+// WithModelID sends id as the model to target whenever a hint names the same model as
+// hint, in any spelling (vendor/model or bare, dotted or hyphenated versions, any case):
+//
+//	resolve.WithModelID(providers.Anthropic, "claude-sonnet-4.5", "claude-sonnet-4-5-20250929")
+//
+// id is sent as is; on the gateway and OpenRouter it includes the vendor
+// ("anthropic/claude-sonnet-4.5"). It does not change which providers serve the hint.
+// A hint is read with the vendor slugs of earlier WithVendorSlug options. An unknown
+// target, a malformed hint, or an empty id or one with white space makes the Resolver
+// invalid (ErrInvalidConfig).
+func WithModelID(target providers.ID, hint, id string) Option {
+	return option(func(c *config) {
+		id = strings.TrimSpace(id)
+		if !target.Valid() {
+			c.fail("model id override for an unknown provider")
+			return
+		}
+		mm := c.modelMap()
+		m, err := mm.parse(hint)
+		if err != nil || m.raw == "" || id == "" || len(id) > maxModelLen || strings.IndexFunc(id, unicode.IsSpace) >= 0 {
+			c.fail("malformed model id override")
+			return
+		}
+		if mm.ids[target] == nil {
+			mm.ids[target] = map[string]string{}
+		}
+		mm.ids[target][m.key()] = id
+	})
+}
+
+// modelMap returns the config's model overrides, creating them on first use.
+func (c *config) modelMap() *modelMap {
+	if c.models == nil {
+		c.models = &modelMap{
+			slugs: map[providers.ID]map[string]string{},
+			ids:   map[providers.ID]map[string]string{},
+			alias: map[string]string{},
+		}
+	}
+	return c.models
+}
+
+// validSlug reports whether s can name a vendor: 1 to 64 bytes of printable ASCII
+// without white space or '/'.
+func validSlug(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '/' {
+			return false
+		}
+	}
+	return true
+}

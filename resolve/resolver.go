@@ -32,6 +32,7 @@ type Resolver struct {
 	order     []providers.ID // paths 2 and 4
 	snapOrder []providers.ID // gateway + order, for Snapshot without a hint
 	urls      *urlPolicy     // gateway base-URL policy with the allowed hosts
+	models    *modelMap      // model id overrides; nil: none
 	tracer    trace.Tracer   // nil: spans off
 	cache     *cache         // nil: no cache
 	err       error          // configuration error, reported by every Resolve
@@ -61,6 +62,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		order:     cfg.order,
 		snapOrder: append([]providers.ID{providers.Gateway}, cfg.order...),
 		urls:      &urlPolicy{allowed: cfg.allowedHosts},
+		models:    cfg.models,
 		err:       cfg.err,
 	}
 	r.snap, _ = keys.(Snapshotter)
@@ -178,7 +180,7 @@ func (r *Resolver) resolve(ctx context.Context, userID, hint string) (Provider, 
 
 // resolveUncached runs the four paths against the stores.
 func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Provider, Path, error) {
-	m, err := parseModel(hint)
+	m, err := r.models.parse(hint)
 	if err != nil {
 		return Provider{}, "", err
 	}

@@ -39,7 +39,7 @@ func TestTelemetry_successSpan(t *testing.T) {
 		{"team gateway with team URL and model", func(*resolvetest.Keys) {}, teamGateway("t-gw", "https://gw.example.com/team"),
 			[]resolve.CallOption{resolve.WithModel("grok-4")}, map[string]any{
 				"path": "team-gateway", "provider": "gateway", "baseUrlHost": "gw.example.com", "baseUrlSource": "team",
-				"model": "xai/grok-4",
+				"model": "spacexai/grok-4",
 			}},
 		{"user provider", func(k *resolvetest.Keys) { k.Put(user1, providers.Anthropic, "u-an") }, resolve.Team{}, nil,
 			map[string]any{"path": "user-provider", "provider": "anthropic", "baseUrlHost": "api.anthropic.com", "baseUrlSource": "default"}},

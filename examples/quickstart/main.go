@@ -91,6 +91,7 @@ func run(ctx context.Context, out io.Writer) error {
 		{"key store outage fails closed", "carol", outage, ""},
 		{"unsafe user base URL rejected", "erin", r, ""},
 		{"model hint via team gateway", "carol", r, "claude-sonnet-4.5"},
+		{"model hint via own Anthropic key", "bob", r, "claude-sonnet-4.5"},
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)

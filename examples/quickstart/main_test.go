@@ -34,6 +34,7 @@ func TestQuickstart(t *testing.T) {
 		"key store outage fails closed":          {"carol", "-", "-", "-", "-", "-", "store_unavailable"},
 		"unsafe user base URL rejected":          {"erin", "-", "-", "-", "-", "-", "base_url_rejected"},
 		"model hint via team gateway":            {"carol", "team-gateway", "gateway", "ai-gateway.vercel.sh", "default", "anthropic/claude-sonnet-4.5", "-"},
+		"model hint via own Anthropic key":       {"bob", "user-provider", "anthropic", "api.anthropic.com", "default", "claude-sonnet-4-5", "-"},
 	}
 	assert.Equal(t, want, rows)
 	for _, leak := range []string{"vck-", "sk-", "169.254", "connection refused"} {

@@ -1,0 +1,254 @@
+package resolve
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/byok-go/byok/providers"
+)
+
+// credentialHeaders are removed from every request before [Provider.Authorize] sets the
+// resolved key: the headers the official SDKs (openai-go, anthropic-sdk-go, Azure and
+// Google clients) send a key or an account in, and those a proxy or a cookie jar may
+// add. The SDKs fill several of them from the server's environment (OPENAI_API_KEY,
+// OPENAI_ORG_ID, OPENAI_PROJECT_ID, ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ...).
+var credentialHeaders = [...]string{
+	"Authorization",
+	"Proxy-Authorization",
+	"X-Api-Key",
+	"Api-Key",
+	"X-Goog-Api-Key",
+	"Openai-Organization",
+	"Openai-Project",
+	"Anthropic-Workspace-Id",
+	"Cookie",
+}
+
+// isCredentialHeader reports whether name (in any letter case) is a credential header.
+func isCredentialHeader(name string) bool {
+	for _, h := range credentialHeaders {
+		if len(name) == len(h) && strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutCredentials returns a copy of h without its credential headers, however their
+// names are cased (a header set through the map keeps its case, and net/http sends it
+// so), with room for extra more. Like http.Header.Clone, it allocates the values in one
+// block. A nil h gives nil when extra is 0.
+func withoutCredentials(h http.Header, extra int) http.Header {
+	if h == nil && extra == 0 {
+		return nil
+	}
+	n := 0
+	for _, vv := range h {
+		n += len(vv)
+	}
+	block := make([]string, n)
+	out := make(http.Header, len(h)+extra)
+	for name, vv := range h {
+		if isCredentialHeader(name) {
+			continue
+		}
+		if vv == nil {
+			out[name] = nil
+			continue
+		}
+		k := copy(block, vv)
+		out[name], block = block[:k:k], block[k:]
+	}
+	return out
+}
+
+// requestEdit changes the copy of a request before it is sent, after its credential
+// headers were replaced. The copy is shallow but for its headers and trailer: an edit
+// may set its fields (Header, Body, GetBody, ContentLength, URL to a new *url.URL) but
+// never writes into what it shares with the caller's request (the URL, the body): a new
+// body is a new reader, with a matching GetBody so redirects and retries resend it.
+type requestEdit func(r *http.Request) error
+
+// transport is the RoundTripper [Provider.Transport] returns.
+type transport struct {
+	base   http.RoundTripper
+	id     providers.ID
+	key    providers.Secret
+	scheme string        // the base URL's scheme, lower-case
+	host   string        // the base URL's host name, lower-case, without brackets
+	port   string        // the base URL's port, or the scheme's default
+	edits  []requestEdit // run in order on every request's copy after Authorize
+	deny   string        // when set, every request is refused with this Egress reason
+}
+
+// Transport returns an [http.RoundTripper] that sends requests with this credential, and
+// only to this credential's host. For every request it:
+//
+//   - refuses a request whose scheme or host (the URL's, or a Host override) differs
+//     from BaseURL's, with an error matching providers.ErrEgressDenied, before base is
+//     called. BaseURL's path is not enforced: the host is the trust boundary;
+//   - removes every credential header an SDK, its environment or the caller may have
+//     set (Authorization, X-Api-Key, Api-Key, OpenAI-Organization, OpenAI-Project,
+//     Proxy-Authorization, Cookie, ..., in any letter case);
+//   - then sets the key with [Provider.Authorize] and hands the request to base.
+//
+// It never changes the caller's request: it works on a copy with headers of its own. A
+// Provider without a key or without an absolute http(s) BaseURL gives a Transport that
+// refuses every request.
+//
+// A nil base means the guarded transport of [Provider.HTTPClient], shared by all
+// Providers: its dialer refuses non-public addresses after name resolution. With a
+// base of your own, you own dialing (proxies, DNS, address checks); wrap your dialer's
+// Control with providers.CheckDialAddr to keep that guarantee.
+func (p Provider) Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = guardedTransport
+	}
+	t := &transport{base: base, id: p.ID, key: p.APIKey}
+	u, err := url.Parse(p.BaseURL)
+	switch {
+	case err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
+		t.deny = providers.EgressInvalidBaseURL
+	case p.APIKey.IsZero():
+		t.deny = providers.EgressNoKey
+	default:
+		t.scheme = u.Scheme // url.Parse lower-cases it
+		t.host = strings.ToLower(u.Hostname())
+		t.port = effectivePort(u.Scheme, u.Port())
+	}
+	return t
+}
+
+// HTTPClient returns an [http.Client] that sends requests with this credential through
+// [Provider.Transport] over a guarded transport shared by all Providers:
+//
+//   - its dialer runs providers.CheckDialAddr on every address a name resolves to, so a
+//     host that resolves to loopback, private, link-local, CGNAT or cloud metadata
+//     space gets no connection (the error matches providers.ErrEgressDenied);
+//   - a redirect is followed only to the same scheme and host: the Transport refuses
+//     any other, so no redirect carries the key elsewhere;
+//   - connections are kept alive and reused; dialing, the TLS handshake and waiting for
+//     response headers are bounded (10s, 10s, 10 min). There is no overall timeout, so
+//     streams can run long: bound each call with its context;
+//   - proxy settings from the environment are not used (a proxy would resolve names
+//     where the dialer cannot check them). To use one, pass your own base to Transport.
+//
+// Calling it per request is cheap: the connection pool is shared.
+func (p Provider) HTTPClient() *http.Client { return p.client(nil) }
+
+// client is HTTPClient over base (nil: the guarded transport).
+func (p Provider) client(base http.RoundTripper) *http.Client {
+	return &http.Client{Transport: p.Transport(base)}
+}
+
+// guardedTransport is the base of Transport(nil) and HTTPClient: http.DefaultTransport's
+// settings with a dialer that refuses non-public addresses and no proxy.
+var guardedTransport = newGuardedTransport()
+
+func newGuardedTransport() *http.Transport {
+	d := &net.Dialer{
+		Timeout:   10 * time.Second,
+		KeepAlive: 30 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			return providers.CheckDialAddr(address)
+		},
+	}
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: 10 * time.Minute,
+	}
+}
+
+// RoundTrip implements [http.RoundTripper]. It never changes req.
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if reason := t.check(req); reason != "" {
+		closeBody(req) // a RoundTripper closes the body, even on error
+		return nil, &providers.EgressError{Reason: reason}
+	}
+	// A shallow copy with its own headers, as x/oauth2's Transport makes: nothing below
+	// writes into what it shares with req (URL, body, context).
+	r := new(http.Request)
+	*r = *req
+	r.Header = withoutCredentials(req.Header, 2)
+	r.Trailer = withoutCredentials(req.Trailer, 0)
+	Provider{ID: t.id, APIKey: t.key}.Authorize(r.Header)
+	for _, edit := range t.edits {
+		if err := edit(r); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
+	return t.base.RoundTrip(r)
+}
+
+// check returns the Egress reason to refuse req for, or "".
+func (t *transport) check(req *http.Request) string {
+	if t.deny != "" {
+		return t.deny
+	}
+	if req.URL == nil || req.URL.Scheme != t.scheme || !t.sameHost(req.URL.Host) {
+		return providers.EgressOtherHost
+	}
+	if req.Host != "" && !t.sameHost(req.Host) { // the Host header, if overridden
+		return providers.EgressOtherHost
+	}
+	return ""
+}
+
+// sameHost reports whether hostport ("host", "host:port", "[v6]:port") names the base
+// URL's host and port.
+func (t *transport) sameHost(hostport string) bool {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil { // no port
+		host, port = hostport, ""
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, t.host) && effectivePort(t.scheme, port) == t.port
+}
+
+// effectivePort returns port, or the scheme's default when it is empty.
+func effectivePort(scheme, port string) string {
+	if port != "" {
+		return port
+	}
+	if scheme == "http" {
+		return "80"
+	}
+	return "443"
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// CloseIdleConnections closes the base's idle connections, if it has any.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// Format implements [fmt.Formatter]: every verb prints the provider and host only.
+func (t *transport) Format(f fmt.State, _ rune) {
+	_, _ = io.WriteString(f, t.String())
+}
+
+// String names the provider and host; never the key.
+func (t *transport) String() string {
+	return "resolve.Transport{" + string(t.id) + " " + t.host + "}"
+}
