@@ -39,6 +39,8 @@ var internalFunctions = []string{
 	"byok_normalize_service(text)",
 	"byok_delete_api_key_secret()",
 	"byok_truncate_api_key_secrets()",
+	"byok_notify_invalidate()",
+	"byok_notify_invalidate_truncate()",
 }
 
 func TestSchema_tablesExistWithRowLevelSecurity(t *testing.T) {
