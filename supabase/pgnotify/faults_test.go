@@ -135,10 +135,11 @@ func testHangOverPgcall(t *testing.T, o *pgtest.Owned) {
 		timeout = time.Second
 	)
 	ctx := t.Context()
-	// pgx and its pool leave a few goroutines of their own per connection that a hung
-	// server breaks (the closing connection's cancel request, a connection attempt in
-	// the background), each bounded by the pool's size: keep it at 4 whatever the CPUs.
-	cfg, err := pgxpool.ParseConfig(o.AuthenticatorDSN)
+	// pgx and its pool keep a few goroutines of their own per connection that a hung
+	// server breaks: a connection attempt the pool makes in the background (bounded by
+	// connect_timeout, as the README advises) and the closing connection's cancel
+	// request (at most 15 s), so keep the pool at 4 connections whatever the CPUs.
+	cfg, err := pgxpool.ParseConfig(o.AuthenticatorDSN + "&connect_timeout=1")
 	require.NoError(t, err)
 	cfg.MaxConns = 4
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
