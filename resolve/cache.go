@@ -30,11 +30,10 @@ const minSweepEvery = time.Second
 // starts a new flight instead of joining a stale one, and a stale flight does not store
 // its result. Writes, flight bookkeeping and invalidation take mu.
 type cache struct {
-	ttl   int64        // entry lifetime, in the clocks' nanoseconds
-	now   func() int64 // read on hits: the coarse clock
-	stamp func() int64 // read when storing and sweeping: the precise clock
-	gate  func() bool  // the cache is read and written only while gate() is true; nil: always
-	users sync.Map     // user id -> *cacheEntry, the newest of the user's entries
+	ttl       int64        // entry lifetime, in the clocks' nanoseconds
+	testClock func() int64 // tests: replaces both clocks
+	gate      func() bool  // the cache is read and written only while gate() is true; nil: always
+	users     sync.Map     // user id -> *cacheEntry, the newest of the user's entries
 
 	mu      sync.Mutex           // guards flights and the flights' stale flags; serializes writes to users
 	flights map[string][]*flight // user id -> the user's flights in progress
@@ -46,22 +45,28 @@ type cache struct {
 
 // cacheEntry is one cached result, in a compact form: a cached user costs memory for
 // as long as the entry lives, so the common case (one entry, the provider's default base
-// URL, no model hint) fits in 64 bytes. Entries are never modified once published; a
-// user's entries form a list from the newest (through x).
+// URL, no model hint) fits in 64 bytes. The parts many users share (provider, default
+// base URL, source, path) are a pointer to a shared template. Entries are never modified
+// once published; a user's entries form a list from the newest (through x).
 type cacheEntry struct {
 	key     providers.Secret // Provider.APIKey
 	model   string           // the model hint this entry answers
 	expires int64            // clock value from which the entry is no longer served
-	x       *entryExtra      // nil in the common case
-	id      uint8            // Provider.ID, an index into entryIDs
-	source  uint8            // Provider.BaseURLSource, an index into entrySources
-	path    uint8            // an index into knownPaths
+	tmpl    *entryTemplate
+	x       *entryExtra // nil in the common case
+}
+
+// entryTemplate is the shared part of entries: a Provider without its key, and a path.
+type entryTemplate struct {
+	p       Provider
+	path    Path
+	pathIdx int // index of path in knownPaths, for metrics
 }
 
 // entryExtra holds what the compact fields do not.
 type entryExtra struct {
 	next    *cacheEntry // the user's next (older) entry
-	baseURL string      // Provider.BaseURL when it is not the provider's default
+	baseURL string      // Provider.BaseURL when it is not the template's
 	model   string      // Provider.Model
 	full    *fullResult // the whole result, when the compact form cannot hold it
 }
@@ -71,33 +76,43 @@ type fullResult struct {
 	path Path
 }
 
-// The values the compact fields index.
-var (
-	entryIDs      = providers.All()
-	entryBaseURLs = func() []string {
-		urls := make([]string, len(entryIDs))
-		for i, id := range entryIDs {
-			spec, _ := id.Spec()
-			urls[i] = spec.BaseURL
+// entryTemplates holds one template per provider, base URL source and known path, each
+// with the provider's default base URL.
+var entryTemplates = func() map[templateKey]*entryTemplate {
+	m := map[templateKey]*entryTemplate{}
+	for _, id := range providers.All() {
+		spec, _ := id.Spec()
+		for _, source := range []string{SourceDefault, SourceUser, SourceTeam} {
+			for i, path := range knownPaths {
+				m[templateKey{id, source, path}] = &entryTemplate{
+					p:       Provider{ID: id, BaseURL: spec.BaseURL, BaseURLSource: source},
+					path:    path,
+					pathIdx: i,
+				}
+			}
 		}
-		return urls
-	}()
-	entrySources = [...]string{SourceDefault, SourceUser, SourceTeam}
-)
+	}
+	return m
+}()
+
+type templateKey struct {
+	id     providers.ID
+	source string
+	path   Path
+}
 
 // newEntry returns the entry for a result. It checks that the compact form gives back
 // exactly p and path, and keeps the whole result otherwise, so a Provider field the
 // compact form does not know about is never lost.
 func newEntry(model string, p Provider, path Path, expires int64, next *cacheEntry) *cacheEntry {
 	e := &cacheEntry{key: p.APIKey, model: model, expires: expires}
-	id, okID := index(entryIDs, p.ID)
-	source, okSource := index(entrySources[:], p.BaseURLSource)
-	pathIdx, okPath := index(knownPaths[:], path)
-	e.id, e.source, e.path = id, source, pathIdx
-	if okID && (p.BaseURL != entryBaseURLs[id] || p.Model != "") {
+	e.tmpl = entryTemplates[templateKey{p.ID, p.BaseURLSource, path}]
+	if e.tmpl != nil && (p.BaseURL != e.tmpl.p.BaseURL || p.Model != "") {
 		e.x = &entryExtra{baseURL: p.BaseURL, model: p.Model}
 	}
-	if q, qpath := e.result(); !okID || !okSource || !okPath || q != p || qpath != path {
+	if e.tmpl == nil {
+		e.x = &entryExtra{full: &fullResult{p: p, path: path}}
+	} else if q, qpath := e.result(); q != p || qpath != path {
 		e.x = &entryExtra{full: &fullResult{p: p, path: path}}
 	}
 	if next != nil {
@@ -109,30 +124,28 @@ func newEntry(model string, p Provider, path Path, expires int64, next *cacheEnt
 	return e
 }
 
-// index returns the index of v in values.
-func index[T comparable](values []T, v T) (uint8, bool) {
-	for i, x := range values {
-		if x == v {
-			return uint8(i), true
-		}
-	}
-	return 0, false
+// result returns the cached Provider and Path.
+func (e *cacheEntry) result() (p Provider, path Path) {
+	e.fill(&p, &path)
+	return p, path
 }
 
-// result returns the cached Provider and Path.
-func (e *cacheEntry) result() (Provider, Path) {
+// fill sets *p and *path to the cached result.
+func (e *cacheEntry) fill(p *Provider, path *Path) {
 	x := e.x
 	if x != nil && x.full != nil {
-		return x.full.p, x.full.path
+		*p, *path = x.full.p, x.full.path
+		return
 	}
-	p := Provider{ID: entryIDs[e.id], APIKey: e.key, BaseURL: entryBaseURLs[e.id], BaseURLSource: entrySources[e.source]}
+	*p = e.tmpl.p
+	p.APIKey = e.key
+	*path = e.tmpl.path
 	if x != nil {
 		if x.baseURL != "" {
 			p.BaseURL = x.baseURL
 		}
 		p.Model = x.model
 	}
-	return p, knownPaths[e.path]
 }
 
 // older returns the user's next entry, or nil.
@@ -159,18 +172,23 @@ type flight struct {
 func newCache(ttl time.Duration, gate func() bool, testClock func() time.Duration) *cache {
 	c := &cache{
 		ttl:     int64(ttl),
-		now:     coarse.Now,
-		stamp:   preciseNow,
 		gate:    gate,
 		flights: map[string][]*flight{},
 	}
 	if testClock != nil {
-		c.now = func() int64 { return int64(testClock()) }
-		c.stamp = c.now
+		c.testClock = func() int64 { return int64(testClock()) }
 	}
 	c.sweepEvery = max(int64(ttl), int64(minSweepEvery))
 	c.lastSweep.Store(c.stamp())
 	return c
+}
+
+// stamp reads the clock writes and sweeps use: the precise clock.
+func (c *cache) stamp() int64 {
+	if c.testClock != nil {
+		return c.testClock()
+	}
+	return preciseNow()
 }
 
 // open reports whether the cache may be read and written now.
@@ -182,7 +200,12 @@ func (c *cache) get(user, model string) *cacheEntry {
 	if !ok {
 		return nil
 	}
-	now := c.now()
+	var now int64 // the coarse clock, inlined
+	if c.testClock == nil {
+		now = coarse.Now()
+	} else {
+		now = c.testClock()
+	}
 	for e := v.(*cacheEntry); e != nil; e = e.older() {
 		if e.model == model {
 			if now < e.expires {

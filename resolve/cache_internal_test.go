@@ -17,19 +17,19 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 		path    Path
 		compact bool // no extra allocation
 	}{
-		{"user provider", Provider{ID: providers.XAI, APIKey: key, BaseURL: "https://api.x.ai/v1", BaseURLSource: SourceDefault},
+		{"user provider", Provider{ID: providers.XAI, APIKey: key, BaseURL: defaultURL(providers.XAI), BaseURLSource: SourceDefault},
 			UserProvider, true},
-		{"server provider", Provider{ID: providers.Anthropic, APIKey: key, BaseURL: entryBaseURLs[3], BaseURLSource: SourceDefault},
+		{"server provider", Provider{ID: providers.Anthropic, APIKey: key, BaseURL: defaultURL(providers.Anthropic), BaseURLSource: SourceDefault},
 			ServerProvider, true},
-		{"team gateway, default URL", Provider{ID: providers.Gateway, APIKey: key, BaseURL: entryBaseURLs[0], BaseURLSource: SourceDefault},
+		{"team gateway, default URL", Provider{ID: providers.Gateway, APIKey: key, BaseURL: defaultURL(providers.Gateway), BaseURLSource: SourceDefault},
 			TeamGateway, true},
 		{"user gateway, user URL", Provider{ID: providers.Gateway, APIKey: key, BaseURL: "https://gw.example.com/v1", BaseURLSource: SourceUser},
 			UserGateway, false},
-		{"model", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: "https://api.openai.com/v1", BaseURLSource: SourceDefault, Model: "gpt-4o"},
+		{"model", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: defaultURL(providers.OpenAI), BaseURLSource: SourceDefault, Model: "gpt-4o"},
 			UserProvider, false},
-		{"unknown path", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: "https://api.openai.com/v1", BaseURLSource: SourceDefault},
+		{"unknown path", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: defaultURL(providers.OpenAI), BaseURLSource: SourceDefault},
 			Path("gateway-byok"), false},
-		{"unknown source", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: "https://api.openai.com/v1", BaseURLSource: "elsewhere"},
+		{"unknown source", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: defaultURL(providers.OpenAI), BaseURLSource: "elsewhere"},
 			UserProvider, false},
 		{"unknown provider", Provider{ID: "mistral", APIKey: key, BaseURL: "https://api.mistral.ai/v1", BaseURLSource: SourceDefault},
 			UserProvider, false},
@@ -57,4 +57,9 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 	if size := unsafe.Sizeof(cacheEntry{}); size > 64 {
 		t.Errorf("cacheEntry is %d bytes; the compact form is meant to fit 64", size)
 	}
+}
+
+func defaultURL(id providers.ID) string {
+	spec, _ := id.Spec()
+	return spec.BaseURL
 }

@@ -19,23 +19,32 @@ func preciseNow() int64 { return int64(time.Since(epoch)) }
 // coarse is the process's coarse clock, shared by every cache.
 var coarse coarseClock
 
-// coarseClock is a clock a cache hit can read with three atomic loads and no system
-// call. A timer refreshes it every clockTick while it is being read; after a tick in
-// which nobody read it, the timer stops, so an idle process has no timer running. The
-// first read after that refreshes it and starts the timer again.
+// coarseClock is a clock a cache hit can read with two atomic loads and no system call.
+// A timer refreshes it every clockTick while it is being read; after a tick in which
+// nobody read it, the timer stops, so an idle process has no timer running. The first
+// read after that refreshes it and starts the timer again.
 type coarseClock struct {
-	now     atomic.Int64 // preciseNow() as of the last refresh
-	running atomic.Bool  // the refresh timer is armed
-	used    atomic.Bool  // read since the last tick
-	mu      sync.Mutex   // serializes start and tick
+	now   atomic.Int64  // preciseNow() as of the last refresh
+	state atomic.Uint32 // clockRunning | clockUsed
+	mu    sync.Mutex    // serializes start and tick
 }
 
-// Now returns the time in preciseNow's units, at most about clockTick behind it.
+const (
+	clockRunning = 1 << iota // the refresh timer is armed
+	clockUsed                // read since the last tick
+)
+
+// Now returns the time in preciseNow's units, at most about clockTick behind it. The
+// common case, a running clock already marked as read, is inlined.
 func (c *coarseClock) Now() int64 {
-	if !c.used.Load() {
-		c.used.Store(true)
+	if c.state.Load() == clockRunning|clockUsed {
+		return c.now.Load()
 	}
-	if c.running.Load() {
+	return c.slowNow()
+}
+
+func (c *coarseClock) slowNow() int64 {
+	if c.state.Or(clockUsed)&clockRunning != 0 {
 		return c.now.Load()
 	}
 	return c.start()
@@ -47,8 +56,8 @@ func (c *coarseClock) start() int64 {
 	defer c.mu.Unlock()
 	n := preciseNow()
 	c.now.Store(n)
-	if !c.running.Load() {
-		c.running.Store(true)
+	if c.state.Load()&clockRunning == 0 {
+		c.state.Or(clockRunning)
 		time.AfterFunc(clockTick, c.tick)
 	}
 	return n
@@ -60,9 +69,9 @@ func (c *coarseClock) tick() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now.Store(preciseNow())
-	if c.used.Swap(false) {
+	if c.state.And(^uint32(clockUsed))&clockUsed != 0 {
 		time.AfterFunc(clockTick, c.tick)
 		return
 	}
-	c.running.Store(false)
+	c.state.And(^uint32(clockRunning))
 }

@@ -118,6 +118,21 @@ func (m *metrics) count(ctx context.Context, path Path, err error, c cacheResult
 	}
 }
 
+// hit records a Resolve answered by e. A nil m records nothing.
+func (m *metrics) hit(ctx context.Context, e *cacheEntry, path Path) {
+	if m != nil {
+		m.addHit(ctx, e, path)
+	}
+}
+
+func (m *metrics) addHit(ctx context.Context, e *cacheEntry, path Path) {
+	if e.x == nil || e.x.full == nil { // a template knows its path's index
+		m.resolutions.Add(ctx, 1, m.byPath[e.tmpl.pathIdx][cacheHit]...)
+		return
+	}
+	m.add(ctx, path, nil, cacheHit)
+}
+
 func (m *metrics) add(ctx context.Context, path Path, err error, c cacheResult) {
 	if err != nil {
 		m.resolutions.Add(ctx, 1, metric.WithAttributeSet(resolutionAttrs("error.type", errorCode(err), c)))

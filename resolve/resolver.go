@@ -86,7 +86,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 // produced it. The package documentation has the rules; in short:
 // the user's gateway key, the user's provider keys, then (only with the user's consent)
 // the team gateway and the server's keys. Every error is an *[Error].
-func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (Provider, Path, error) {
+func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (p Provider, path Path, err error) {
 	var hint string
 	for _, o := range opts {
 		if o.hasModel {
@@ -96,24 +96,19 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 	if r.tracer == nil {
 		e, res := r.lookup(ctx, userID, hint)
 		if e != nil {
-			p, path := e.result()
-			r.metrics.count(ctx, path, nil, res)
+			e.fill(&p, &path) // straight into the results: a Provider is 80 bytes
+			r.metrics.hit(ctx, e, path)
 			return p, path, nil
 		}
-		p, path, err := r.resolve(ctx, userID, hint, res)
+		p, path, err = r.resolve(ctx, userID, hint, res)
 		r.metrics.count(ctx, path, err, res)
 		return p, path, err
 	}
 
 	ctx, span := r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
-	var (
-		p    Provider
-		path Path
-		err  error
-	)
 	e, res := r.lookup(ctx, userID, hint)
 	if e != nil {
-		p, path = e.result()
+		e.fill(&p, &path)
 	} else {
 		p, path, err = r.resolve(ctx, userID, hint, res)
 	}
