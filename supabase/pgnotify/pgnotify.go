@@ -292,7 +292,7 @@ func (l *Listener) backoff(attempt int) time.Duration {
 }
 
 // reason classifies a connection error for the log without its text, which may name
-// hosts, users or databases: an SQLSTATE, "timeout", "closed" or "network".
+// hosts, users or databases: an SQLSTATE, "timeout" or "network".
 func reason(err error) string {
 	var pgErr *pgconn.PgError
 	var netErr net.Error
@@ -303,8 +303,6 @@ func reason(err error) string {
 		return "sqlstate " + pgErr.Code
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return "timeout"
-	case errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err):
-		return "closed"
 	}
 	return "network"
 }
