@@ -23,7 +23,7 @@ var (
 	_ migrations.DB = pgx.Tx(nil)
 )
 
-var wantVersions = []string{"20251101000000", "20251113000000", "20251120000000", "20251127000000"}
+var wantVersions = []string{"20251101000000", "20251113000000", "20251120000000", "20251127000000", "20261130030000"}
 
 func versions(ms []migrations.Migration) []string {
 	var vs []string
