@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,7 +113,7 @@ func newEntry(model string, p Provider, path Path, expires int64, next *cacheEnt
 	}
 	if e.tmpl == nil {
 		e.x = &entryExtra{full: &fullResult{p: p, path: path}}
-	} else if q, qpath := e.result(); q != p || qpath != path {
+	} else if q, qpath := e.result(); qpath != path || !reflect.DeepEqual(q, p) { // Provider may gain fields of any kind
 		e.x = &entryExtra{full: &fullResult{p: p, path: path}}
 	}
 	if next != nil {

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -41,14 +42,14 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEntry("hint", tt.p, tt.path, 42, nil)
 			p, path := e.result()
-			if p != tt.p || path != tt.path {
+			if !reflect.DeepEqual(p, tt.p) || path != tt.path {
 				t.Fatalf("got %#v %q, want %#v %q", p, path, tt.p, tt.path)
 			}
 			if compact := e.x == nil; compact != tt.compact {
 				t.Errorf("compact = %v, want %v", compact, tt.compact)
 			}
 			linked := newEntry("other", tt.p, tt.path, 43, next)
-			if p, path := linked.result(); p != tt.p || path != tt.path || linked.older() != next {
+			if p, path := linked.result(); !reflect.DeepEqual(p, tt.p) || path != tt.path || linked.older() != next {
 				t.Errorf("with a next entry: got %#v %q", p, path)
 			}
 			next = linked
