@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,68 +16,11 @@ import (
 	"github.com/byok-go/byok/resolve/resolvetest"
 )
 
-// timers is a fake of time.AfterFunc: callbacks run when advance passes their time.
-type timers struct {
-	mu      sync.Mutex // guards now and pending
-	now     time.Duration
-	pending []*fakeTimer
-}
+// fakeClock is the cache's clock in tests: time moves only when advance is called.
+type fakeClock struct{ now atomic.Int64 }
 
-type fakeTimer struct {
-	at      time.Duration
-	f       func()
-	stopped bool
-}
-
-func (ts *timers) afterFunc(d time.Duration, f func()) func() bool {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	t := &fakeTimer{at: ts.now + d, f: f}
-	ts.pending = append(ts.pending, t)
-	return func() bool {
-		ts.mu.Lock()
-		defer ts.mu.Unlock()
-		was := !t.stopped
-		t.stopped = true
-		return was
-	}
-}
-
-// advance moves time on and runs the callbacks that came due, outside the lock.
-func (ts *timers) advance(d time.Duration) {
-	ts.mu.Lock()
-	ts.now += d
-	var due []func()
-	kept := ts.pending[:0]
-	for _, t := range ts.pending {
-		switch {
-		case t.stopped:
-		case t.at <= ts.now:
-			t.stopped = true
-			due = append(due, t.f)
-		default:
-			kept = append(kept, t)
-		}
-	}
-	ts.pending = kept
-	ts.mu.Unlock()
-	for _, f := range due {
-		f()
-	}
-}
-
-// live returns the number of timers neither fired nor stopped.
-func (ts *timers) live() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	n := 0
-	for _, t := range ts.pending {
-		if !t.stopped {
-			n++
-		}
-	}
-	return n
-}
+func (c *fakeClock) elapsed() time.Duration  { return time.Duration(c.now.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.now.Add(int64(d)) }
 
 func TestCache_hitsCostNoStoreCall(t *testing.T) {
 	keys, consent := resolvetest.NewKeys(), resolvetest.NewConsent(true)
@@ -123,9 +67,9 @@ func TestCache_perModelHint(t *testing.T) {
 func TestCache_expires(t *testing.T) {
 	keys := resolvetest.NewKeys()
 	keys.Put(user1, providers.OpenAI, "u-oa")
-	clk := &timers{}
+	clk := &fakeClock{}
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{},
-		resolve.WithCache(time.Minute), resolve.WithAfterFunc(clk.afterFunc))
+		resolve.WithCache(time.Minute), resolve.WithClock(clk.elapsed))
 
 	_, _, err := r.Resolve(t.Context(), user1)
 	require.NoError(t, err)
@@ -145,38 +89,44 @@ func TestCache_expires(t *testing.T) {
 	assert.Equal(t, providers.XAI, p.ID)
 }
 
-// Replaced, capped and invalidated entries stop their timers, so memory does not wait
-// for the ttl.
-func TestCache_timersFollowEntries(t *testing.T) {
+// A user holds at most 16 entries; Invalidate and the sweep remove a user's entries,
+// so memory does not wait for users to come back.
+func TestCache_entriesAreBounded(t *testing.T) {
 	keys := resolvetest.NewKeys()
 	keys.Put(user1, providers.Gateway, "u-gw") // the gateway serves model ids of unknown vendors
-	clk := &timers{}
+	keys.Put(user2, providers.OpenRouter, "u2-or")
+	clk := &fakeClock{}
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{},
-		resolve.WithCache(time.Minute), resolve.WithAfterFunc(clk.afterFunc))
+		resolve.WithCache(time.Minute), resolve.WithClock(clk.elapsed))
 
 	for i := range 20 {
 		_, _, err := r.Resolve(t.Context(), user1, resolve.WithModel(fmt.Sprintf("model-%d", i)))
 		require.NoError(t, err)
 	}
-	assert.Equal(t, 16, clk.live(), "at most 16 entries per user")
-
 	calls := keys.Calls()
-	_, _, err := r.Resolve(t.Context(), user1, resolve.WithModel("model-19"))
-	require.NoError(t, err)
-	assert.Equal(t, calls, keys.Calls(), "the newest entries are kept")
-	_, _, err = r.Resolve(t.Context(), user1, resolve.WithModel("model-0"))
+	for i := 4; i < 20; i++ {
+		_, _, err := r.Resolve(t.Context(), user1, resolve.WithModel(fmt.Sprintf("model-%d", i)))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, calls, keys.Calls(), "the newest 16 entries are kept")
+	_, _, err := r.Resolve(t.Context(), user1, resolve.WithModel("model-0"))
 	require.NoError(t, err)
 	assert.Greater(t, keys.Calls(), calls, "the oldest was dropped")
 
-	r.Invalidate(user1)
-	assert.Equal(t, 0, clk.live())
-
-	_, _, err = r.Resolve(t.Context(), user1)
+	_, _, err = r.Resolve(t.Context(), user2)
 	require.NoError(t, err)
-	clk.advance(time.Minute)
-	assert.Equal(t, 0, clk.live(), "expired")
+	assert.Equal(t, 2, resolve.CacheUsers(r))
+	r.Invalidate(user1)
+	assert.Equal(t, 1, resolve.CacheUsers(r))
+
+	clk.advance(59 * time.Second)
+	resolve.SweepCache(r)
+	assert.Equal(t, 1, resolve.CacheUsers(r), "a live entry is kept")
+	clk.advance(time.Second)
+	resolve.SweepCache(r)
+	assert.Equal(t, 0, resolve.CacheUsers(r), "expired")
 	calls = keys.Calls()
-	_, _, err = r.Resolve(t.Context(), user1)
+	_, _, err = r.Resolve(t.Context(), user2)
 	require.NoError(t, err)
 	assert.Greater(t, keys.Calls(), calls, "resolved again after expiry")
 }

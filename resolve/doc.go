@@ -30,10 +30,15 @@
 //   - [WithModel] skips providers that cannot serve the model on the provider paths and
 //     sets [Provider.Model] to an id the chosen provider accepts (see Model hints).
 //   - With [WithCache], successes are cached per (user, model hint). Concurrent misses
-//     share one resolution, which runs without the callers' cancellation (give stores
-//     their own timeouts), and each caller still returns when its own ctx ends.
-//     [Resolver.Invalidate] drops a user's entries; a resolution in flight at that moment
-//     does not put its result back.
+//     share one resolution, which runs without the callers' cancellation but within the
+//     store timeout ([WithStoreTimeout], 10 s by default, which bounds every resolution's
+//     store work), and each caller still returns when its own ctx ends.
+//     [Resolver.Invalidate] drops a user's entries and [Resolver.InvalidateAll] every
+//     entry; a resolution in flight at that moment does not put its result back. A failed
+//     resolution leaves nothing behind.
+//   - [WithCacheGate] turns the cache off while a condition does not hold: the cache is
+//     then neither read nor written. With a pgnotify.Listener's Connected as the gate, a
+//     change made through any replica reaches every replica's cache.
 //   - A [Snapshotter] that names a service it was not asked for, or names one without a
 //     key, is treated as a failing store.
 //
@@ -90,5 +95,7 @@
 // Each Resolve records one span named "providers.resolve" with the attributes path,
 // provider, baseUrlHost, baseUrlSource, model (when a hint was given) and cache.hit
 // (when a cache is on); on failure the span status is Error with the error's text and
-// the attribute error.type. No key, header, URL or user id is ever recorded.
+// the attribute error.type. Metrics go through the MeterProvider of
+// [WithMeterProvider]: [MetricResolutions] and [MetricStoreDuration]. No key, header,
+// URL or user id is ever recorded.
 package resolve

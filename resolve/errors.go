@@ -130,9 +130,13 @@ func errorCode(err error) string {
 }
 
 // storeError classifies a store failure at step: the caller's own cancellation is
-// reported as the context's error, anything else as ErrStoreUnavailable.
+// reported as the context's error, anything else, the store timeout included, as
+// ErrStoreUnavailable.
 func storeError(ctx context.Context, step string, cause error) *Error {
 	if err := ctx.Err(); err != nil {
+		if context.Cause(ctx) == errStoreTimeout {
+			return &Error{Step: step, Kind: ErrStoreUnavailable, Reason: "timeout", Cause: cause}
+		}
 		return &Error{Step: step, Kind: err, Cause: cause}
 	}
 	return &Error{Step: step, Kind: ErrStoreUnavailable, Cause: cause}

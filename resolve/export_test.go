@@ -2,9 +2,18 @@ package resolve
 
 import "net/http"
 
-// WithAfterFunc replaces the cache's expiry timers, so tests can expire entries
-// without sleeping.
-var WithAfterFunc = withAfterFunc
+// WithClock replaces the cache's clocks with now (the time since some origin), so tests
+// can expire entries without sleeping.
+var WithClock = withClock
+
+// CacheUsers returns the number of users holding cache entries, live or expired.
+func CacheUsers(r *Resolver) int { return r.cache.size() }
+
+// CacheFlights returns the number of users with a shared resolution in progress.
+func CacheFlights(r *Resolver) int { return r.cache.inFlight() }
+
+// SweepCache removes expired entries at once, as the background sweep does.
+func SweepCache(r *Resolver) { r.cache.sweep() }
 
 // HTTPClientOver is Provider.HTTPClient over base instead of the guarded transport, so
 // tests can reach local servers through everything else HTTPClient sets up.

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/byok-go/byok/providers"
@@ -23,8 +24,11 @@ type config struct {
 	allowedHosts   []string
 	order          []providers.ID
 	cacheTTL       time.Duration
-	afterFunc      afterFunc
-	err            error // the first invalid option; every Resolve reports it
+	cacheGate      func() bool
+	storeTimeout   time.Duration
+	meterProvider  metric.MeterProvider
+	clock          func() time.Duration // tests: replaces the cache's clocks
+	err            error                // the first invalid option; every Resolve reports it
 
 	models *modelMap // WithVendorSlug, WithModelID; nil: none
 }
@@ -93,19 +97,69 @@ func WithOrder(order ...providers.ID) Option {
 	})
 }
 
-// WithCache caches successful resolutions per (user, model hint) for ttl (a timer
-// removes each entry ttl after it was stored). Concurrent misses for one entry share one
-// resolution, and [Resolver.Invalidate] drops a user's entries at once. A user holds at
-// most 16 entries (model hints); storing a 17th drops the oldest. A ttl of zero or less
-// means no cache.
+// WithCache caches successful resolutions per (user, model hint) for ttl. An entry is
+// served until ttl after it was stored, give or take the cache's 100 ms clock, and then
+// resolved again; no timer runs per entry, and a sweep removes expired entries.
+// Concurrent misses for one entry share one resolution, and [Resolver.Invalidate]
+// drops a user's entries at once. A user holds at most 16 entries (model hints);
+// storing a 17th drops the oldest. A ttl of zero or less means no cache.
 func WithCache(ttl time.Duration) Option {
 	return option(func(c *config) { c.cacheTTL = ttl })
 }
 
-// withAfterFunc replaces time.AfterFunc in the cache (tests only, through
-// export_test.go), so tests can expire entries without sleeping.
-func withAfterFunc(f func(d time.Duration, fn func()) (stop func() bool)) Option {
-	return option(func(c *config) { c.afterFunc = f })
+// DefaultStoreTimeout is the store timeout of a Resolver built without
+// [WithStoreTimeout].
+const DefaultStoreTimeout = 10 * time.Second
+
+// WithCacheGate makes the cache depend on open: while open() returns false the cache is
+// neither read nor written, and every Resolve goes to the stores on its own (no shared
+// resolution). A resolution that ends while the gate is closed is not cached. Give it
+// the Connected method of a pgnotify.Listener, so that the cache is used only while
+// every change reaches it. open is called on every Resolve and must be fast and safe for
+// concurrent use. A nil open makes the Resolver invalid (ErrInvalidConfig); without
+// [WithCache] the gate has nothing to guard.
+func WithCacheGate(open func() bool) Option {
+	return option(func(c *config) {
+		if open == nil {
+			c.fail("nil cache gate")
+			return
+		}
+		c.cacheGate = open
+	})
+}
+
+// WithStoreTimeout bounds the store work of each resolution, [DefaultStoreTimeout]
+// without this option. A shared resolution runs on when the caller that started it gives
+// up, so that the others still get its result; d bounds it all the same. When d passes,
+// Resolve fails with ErrStoreUnavailable (reason "timeout"). A caller's own earlier
+// deadline still applies to its call. A d of zero or less makes the Resolver invalid
+// (ErrInvalidConfig).
+func WithStoreTimeout(d time.Duration) Option {
+	return option(func(c *config) {
+		if d <= 0 {
+			c.fail("store timeout must be positive")
+			return
+		}
+		c.storeTimeout = d
+	})
+}
+
+// WithMeterProvider sets where metrics go (see [MetricResolutions] and
+// [MetricStoreDuration]). Nil, or no option, means the global provider
+// (otel.GetMeterProvider); the no-op provider (metric/noop) turns recording off
+// entirely.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return option(func(c *config) {
+		if mp != nil {
+			c.meterProvider = mp
+		}
+	})
+}
+
+// withClock replaces the cache's clocks with now, the time elapsed since some origin
+// (tests only, through export_test.go), so tests can expire entries without sleeping.
+func withClock(now func() time.Duration) Option {
+	return option(func(c *config) { c.clock = now })
 }
 
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -34,7 +35,9 @@ type Resolver struct {
 	urls      *urlPolicy     // gateway base-URL policy with the allowed hosts
 	models    *modelMap      // model id overrides; nil: none
 	tracer    trace.Tracer   // nil: spans off
+	metrics   *metrics       // nil: metrics off
 	cache     *cache         // nil: no cache
+	timeout   time.Duration  // bound on each resolution's store work
 	err       error          // configuration error, reported by every Resolve
 }
 
@@ -43,7 +46,7 @@ type Resolver struct {
 // credentials. A nil store or an invalid option does not panic: every Resolve then
 // fails with an error matching ErrInvalidConfig.
 func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *Resolver {
-	cfg := config{order: providers.DefaultOrder()}
+	cfg := config{order: providers.DefaultOrder(), storeTimeout: DefaultStoreTimeout}
 	for _, o := range opts {
 		if o != nil {
 			o.apply(&cfg)
@@ -63,6 +66,8 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		snapOrder: append([]providers.ID{providers.Gateway}, cfg.order...),
 		urls:      &urlPolicy{allowed: cfg.allowedHosts},
 		models:    cfg.models,
+		metrics:   newMetrics(cfg.meterProvider),
+		timeout:   cfg.storeTimeout,
 		err:       cfg.err,
 	}
 	r.snap, _ = keys.(Snapshotter)
@@ -73,8 +78,8 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	if _, isNoop := tp.(noop.TracerProvider); !isNoop {
 		r.tracer = tp.Tracer(scopeName)
 	}
-	if cfg.cacheTTL > 0 {
-		r.cache = newCache(cfg.cacheTTL, cfg.afterFunc)
+	if cfg.cacheTTL > 0 && cfg.err == nil {
+		r.cache = newCache(cfg.cacheTTL, cfg.cacheGate, cfg.clock)
 	}
 	return r
 }
@@ -83,7 +88,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 // produced it. The package documentation has the rules; in short:
 // the user's gateway key, the user's provider keys, then (only with the user's consent)
 // the team gateway and the server's keys. Every error is an *[Error].
-func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (Provider, Path, error) {
+func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (p Provider, path Path, err error) {
 	var hint string
 	for _, o := range opts {
 		if o.hasModel {
@@ -91,24 +96,25 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 		}
 	}
 	if r.tracer == nil {
-		if e := r.cached(ctx, userID, hint); e != nil {
-			return e.p, e.path, nil
+		e, res := r.lookup(ctx, userID, hint)
+		if e != nil {
+			e.fill(&p, &path) // straight into the results: a Provider is 80 bytes
+			r.metrics.hit(ctx, e, path)
+			return p, path, nil
 		}
-		return r.resolve(ctx, userID, hint)
+		p, path, err = r.resolve(ctx, userID, hint, res)
+		r.metrics.count(ctx, path, err, res)
+		return p, path, err
 	}
 
 	ctx, span := r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
-	var (
-		p    Provider
-		path Path
-		err  error
-	)
-	e := r.cached(ctx, userID, hint)
+	e, res := r.lookup(ctx, userID, hint)
 	if e != nil {
-		p, path = e.p, e.path
+		e.fill(&p, &path)
 	} else {
-		p, path, err = r.resolve(ctx, userID, hint)
+		p, path, err = r.resolve(ctx, userID, hint, res)
 	}
+	r.metrics.count(ctx, path, err, res)
 	if span.IsRecording() {
 		r.record(span, p, path, hint != "", e != nil, err)
 	}
@@ -121,6 +127,14 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 func (r *Resolver) Invalidate(userID string) {
 	if r.cache != nil {
 		r.cache.invalidate(userID)
+	}
+}
+
+// InvalidateAll drops every cached result at once; no resolution that was in flight
+// when it was called puts its result back. Without a cache it does nothing.
+func (r *Resolver) InvalidateAll() {
+	if r.cache != nil {
+		r.cache.invalidateAll()
 	}
 }
 
@@ -147,22 +161,27 @@ func (r *Resolver) record(span trace.Span, p Provider, path Path, hinted, hit bo
 	span.SetAttributes(attrs...)
 }
 
-// cached returns the cached entry for (user, hint), or nil. It needs no input checks:
-// only valid input is ever cached, and a Resolver with a configuration error caches
-// nothing. A done ctx is never answered from the cache.
-func (r *Resolver) cached(ctx context.Context, userID, hint string) *cacheEntry {
-	if r.cache == nil || ctx.Err() != nil {
-		return nil
+// lookup returns the cached entry for (user, hint), or nil, and how the cache took
+// part. It needs no input checks: only valid input is ever cached, and a Resolver with
+// a configuration error has no cache. A done ctx is never answered from the cache.
+func (r *Resolver) lookup(ctx context.Context, userID, hint string) (*cacheEntry, cacheResult) {
+	switch {
+	case r.cache == nil:
+		return nil, cacheOff
+	case !r.cache.open():
+		return nil, cacheBypass
+	case ctx.Err() != nil:
+		return nil, cacheMiss
 	}
-	if e, ok := r.cache.get(userID, hint); ok {
-		return e
+	if e := r.cache.get(userID, hint); e != nil {
+		return e, cacheHit
 	}
-	return nil
+	return nil, cacheMiss
 }
 
-// resolve checks the input and resolves, through the cache's shared resolution when
-// there is a cache.
-func (r *Resolver) resolve(ctx context.Context, userID, hint string) (Provider, Path, error) {
+// resolve checks the input and resolves: through the cache's shared resolution after a
+// miss, on its own otherwise.
+func (r *Resolver) resolve(ctx context.Context, userID, hint string, res cacheResult) (Provider, Path, error) {
 	if r.err != nil {
 		return Provider{}, "", r.err
 	}
@@ -172,10 +191,33 @@ func (r *Resolver) resolve(ctx context.Context, userID, hint string) (Provider, 
 	if err := ctx.Err(); err != nil {
 		return Provider{}, "", &Error{Step: StepInput, Kind: err}
 	}
-	if r.cache == nil {
+	if res == cacheMiss {
+		return r.cache.resolveShared(ctx, userID, hint, r.resolveDetached)
+	}
+	return r.resolveBounded(ctx, userID, hint)
+}
+
+// errStoreTimeout is the cause of a store context ended by the Resolver's store timeout.
+var errStoreTimeout = errors.New("resolve: store timeout")
+
+// resolveBounded resolves under the caller's ctx and the store timeout. A caller
+// deadline that comes first needs no timer of its own.
+func (r *Resolver) resolveBounded(ctx context.Context, userID, hint string) (Provider, Path, error) {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= r.timeout {
 		return r.resolveUncached(ctx, userID, hint)
 	}
-	return r.cache.resolveShared(ctx, userID, hint, r.resolveUncached)
+	ctx, cancel := context.WithTimeoutCause(ctx, r.timeout, errStoreTimeout)
+	defer cancel()
+	return r.resolveUncached(ctx, userID, hint)
+}
+
+// resolveDetached is a shared resolution: it keeps ctx's values but not its
+// cancellation, so one caller giving up does not fail the others, and the store timeout
+// bounds it instead.
+func (r *Resolver) resolveDetached(ctx context.Context, userID, hint string) (Provider, Path, error) {
+	ctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), r.timeout, errStoreTimeout)
+	defer cancel()
+	return r.resolveUncached(ctx, userID, hint)
 }
 
 // resolveUncached runs the four paths against the stores.
@@ -198,12 +240,12 @@ func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Pr
 	}
 
 	// Path 1: the user's own gateway key.
-	key, err := r.keys.Key(ctx, userID, providers.Gateway)
+	key, err := r.key(ctx, userID, providers.Gateway)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepUserGateway, err)
 	}
 	if err == nil && !key.IsZero() {
-		base, err := r.keys.GatewayBaseURL(ctx, userID)
+		base, err := r.gatewayBaseURL(ctx, userID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Provider{}, "", storeError(ctx, StepUserGateway, err)
 		}
@@ -212,7 +254,7 @@ func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Pr
 
 	// Path 2: the user's own provider keys.
 	for _, id := range eligible {
-		key, err := r.keys.Key(ctx, userID, id)
+		key, err := r.key(ctx, userID, id)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Provider{}, "", storeError(ctx, StepUserProvider, err)
 		}
@@ -230,7 +272,7 @@ func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m model, eli
 	if m.raw != "" {
 		order = append([]providers.ID{providers.Gateway}, eligible...)
 	}
-	s, err := r.snap.Snapshot(ctx, userID, order)
+	s, err := r.snapshot(ctx, userID, order)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepSnapshot, err)
 	}
@@ -250,7 +292,7 @@ func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m model, eli
 // teamPaths runs paths 3 and 4. Consent is read only when a team credential exists;
 // known is the consent a Snapshotter already returned, or nil.
 func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligible []providers.ID, known *bool) (Provider, Path, error) {
-	gwKey, gwURL, err := r.team.TeamGateway(ctx)
+	gwKey, gwURL, err := r.teamGateway(ctx)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepTeamGateway, err)
 	}
@@ -260,7 +302,7 @@ func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligib
 	var serverKey providers.Secret
 	if !useGateway {
 		for _, id := range eligible {
-			key, err := r.team.ServerKey(ctx, id)
+			key, err := r.serverKey(ctx, id)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return Provider{}, "", storeError(ctx, StepServerProvider, err)
 			}
@@ -278,7 +320,7 @@ func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligib
 	if known != nil {
 		allow = *known
 	} else {
-		a, err := r.consent.AllowGatewayFallback(ctx, userID)
+		a, err := r.allowFallback(ctx, userID)
 		switch {
 		case err == nil:
 			allow = a
@@ -295,6 +337,50 @@ func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligib
 		return r.gateway(TeamGateway, gwKey, gwURL, SourceTeam, m)
 	}
 	return r.provider(ServerProvider, serverID, serverKey, m)
+}
+
+// The store calls, timed for MetricStoreDuration.
+
+func (r *Resolver) key(ctx context.Context, userID string, id providers.ID) (providers.Secret, error) {
+	start := r.metrics.storeStart(ctx)
+	key, err := r.keys.Key(ctx, userID, id)
+	r.metrics.storeDone(ctx, opKey, start, err)
+	return key, err
+}
+
+func (r *Resolver) gatewayBaseURL(ctx context.Context, userID string) (string, error) {
+	start := r.metrics.storeStart(ctx)
+	u, err := r.keys.GatewayBaseURL(ctx, userID)
+	r.metrics.storeDone(ctx, opGatewayBaseURL, start, err)
+	return u, err
+}
+
+func (r *Resolver) snapshot(ctx context.Context, userID string, order []providers.ID) (Snapshot, error) {
+	start := r.metrics.storeStart(ctx)
+	s, err := r.snap.Snapshot(ctx, userID, order)
+	r.metrics.storeDone(ctx, opSnapshot, start, err)
+	return s, err
+}
+
+func (r *Resolver) teamGateway(ctx context.Context) (providers.Secret, string, error) {
+	start := r.metrics.storeStart(ctx)
+	key, u, err := r.team.TeamGateway(ctx)
+	r.metrics.storeDone(ctx, opTeamGateway, start, err)
+	return key, u, err
+}
+
+func (r *Resolver) serverKey(ctx context.Context, id providers.ID) (providers.Secret, error) {
+	start := r.metrics.storeStart(ctx)
+	key, err := r.team.ServerKey(ctx, id)
+	r.metrics.storeDone(ctx, opServerKey, start, err)
+	return key, err
+}
+
+func (r *Resolver) allowFallback(ctx context.Context, userID string) (bool, error) {
+	start := r.metrics.storeStart(ctx)
+	allow, err := r.consent.AllowGatewayFallback(ctx, userID)
+	r.metrics.storeDone(ctx, opConsent, start, err)
+	return allow, err
 }
 
 // gateway builds a gateway credential. A non-empty base URL must pass the URL policy;

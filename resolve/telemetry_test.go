@@ -2,6 +2,7 @@ package resolve_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -101,6 +104,10 @@ func TestCanary(t *testing.T) {
 	const planted = "https://sk-canary-9e4d1f7a2b3c@10.0.0.1/v1" // URL carrying the key
 	var out bytes.Buffer
 	sr, tracing := newTracing(t)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	metering := resolve.WithMeterProvider(mp)
 
 	keys := resolvetest.NewKeys()
 	keys.Put(user1, providers.OpenAI, key)
@@ -113,10 +120,10 @@ func TestCanary(t *testing.T) {
 	// (private host) so that the resolver's rejection path runs.
 	team := resolve.Team{GatewayKey: secret(key), GatewayURL: "https://10.1.2.3/v1"}
 	rs := []*resolve.Resolver{
-		resolve.New(keys, resolvetest.NewConsent(true), team, tracing, resolve.WithCache(time.Minute)),
-		resolve.New(failing, resolvetest.NewConsent(true), team, tracing),
-		resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(true), team, tracing),
-		resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(false), team, tracing),
+		resolve.New(keys, resolvetest.NewConsent(true), team, tracing, metering, resolve.WithCache(time.Minute)),
+		resolve.New(failing, resolvetest.NewConsent(true), team, tracing, metering),
+		resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(true), team, tracing, metering),
+		resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(false), team, tracing, metering),
 	}
 
 	var provs []resolve.Provider
@@ -156,12 +163,20 @@ func TestCanary(t *testing.T) {
 		fmt.Fprintf(&out, "%s %v %v %v\n", s.Name(), s.Status(), s.Attributes(), s.Events())
 	}
 	require.NotEmpty(t, sr.Ended())
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	require.NotEmpty(t, rm.ScopeMetrics)
+	b, err = json.Marshal(rm)
+	require.NoError(t, err)
+	out.Write(b)
+	fmt.Fprintf(&out, "%+v\n", rm)
 
 	assertAbsent(t, out.String(), "canary")
 	assertAbsent(t, out.String(), user1) // spans and errors carry no user id
 	assert.Contains(t, out.String(), "[REDACTED]")
 	assert.Contains(t, out.String(), "base_url_rejected", "the rejection paths ran")
 	assert.Contains(t, out.String(), "store_unavailable", "the failing-store path ran")
+	assert.Contains(t, out.String(), resolve.MetricResolutions, "the metrics were dumped")
 }
 
 // assertAbsent fails if needle occurs in haystack, quoting only the surroundings.

@@ -47,6 +47,8 @@ var internalFunctions = []string{
 	"byok_lock_key(uuid,text)",
 	"byok_store_api_key(uuid,text,text)",
 	"byok_check_base_url(text)",
+	"byok_notify_invalidate()",
+	"byok_notify_invalidate_truncate()",
 }
 
 func TestSchema_tablesExistWithRowLevelSecurity(t *testing.T) {

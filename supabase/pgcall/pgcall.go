@@ -10,6 +10,10 @@
 // the PostgREST client returns, with the HTTP status PostgREST would have answered, so
 // supabase.IsPermission, IsNotFound and IsRetryable work the same on both.
 //
+// Every call is bounded by a timeout of its own, [DefaultTimeout] unless [WithTimeout]
+// says otherwise, as [supabase.Client] bounds each HTTP call: a hung database then
+// costs a caller without a deadline that long at most.
+//
 // The pool must log in as a role that may SET ROLE service_role: postgres on a Supabase
 // project, or authenticator.
 package pgcall
@@ -22,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,15 +41,41 @@ const serviceRoleClaims = `{"role":"service_role"}`
 // becomeServiceRole is the first statement of every call's transaction.
 const becomeServiceRole = `select set_config('role', 'service_role', true), set_config('request.jwt.claims', '` + serviceRoleClaims + `', true)`
 
-// caller is the pgx Caller. It holds only the pool, which is safe for concurrent use.
+// DefaultTimeout bounds each call of a Caller built without [WithTimeout]; it is
+// supabase.DefaultTimeout, the PostgREST client's bound.
+const DefaultTimeout = supabase.DefaultTimeout
+
+// caller is the pgx Caller. It holds the pool, which is safe for concurrent use, and
+// settings fixed by New.
 type caller struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	timeout time.Duration // 0: none
+}
+
+// Option configures a Caller in [New].
+type Option interface{ apply(*caller) }
+
+type option func(*caller)
+
+func (o option) apply(c *caller) { o(c) }
+
+// WithTimeout sets the bound on each call (acquiring a connection, the round trip and
+// the result), in place of [DefaultTimeout]. A d of zero or less means no bound besides
+// the caller's ctx. A ctx deadline that comes first still applies.
+func WithTimeout(d time.Duration) Option {
+	return option(func(c *caller) { c.timeout = max(d, 0) })
 }
 
 // New returns a Caller that runs each RPC over pool as the service role. A nil pool
 // gives a Caller whose every call fails with supabase.ErrInvalidArgument.
-func New(pool *pgxpool.Pool) supabase.Caller {
-	return &caller{pool: pool}
+func New(pool *pgxpool.Pool, opts ...Option) supabase.Caller {
+	c := &caller{pool: pool, timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(c)
+		}
+	}
+	return c
 }
 
 // Call runs public.fn with the named arguments args (a value that encodes to a JSON
@@ -75,6 +106,14 @@ func (c *caller) Call(ctx context.Context, fn string, args any, out any) error {
 
 	// Without BEGIN, the batch runs as one implicit transaction that ends at its single
 	// Sync, so the role and claims set by the first statement end with the call.
+	if c.timeout > 0 {
+		if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > c.timeout {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.timeout)
+			defer cancel()
+		}
+	}
+
 	var batch pgx.Batch
 	batch.Queue(becomeServiceRole)
 	batch.Queue(sql.String(), values...)
