@@ -79,13 +79,25 @@ func gatewayEdit(g *gatewayParams) requestEdit {
 		if err != nil {
 			return err
 		}
-		r.Body = io.NopCloser(bytes.NewReader(out))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+		r.Body = newBodyReader(out)
+		r.GetBody = func() (io.ReadCloser, error) { return newBodyReader(out), nil }
 		r.ContentLength = int64(len(out))
 		r.TransferEncoding = nil
 		return nil
 	}
 }
+
+// bodyReader is a request body over bytes.
+type bodyReader struct{ bytes.Reader }
+
+func newBodyReader(b []byte) *bodyReader {
+	r := &bodyReader{}
+	r.Reset(b)
+	return r
+}
+
+// Close implements io.Closer.
+func (*bodyReader) Close() error { return nil }
 
 // isJSON reports whether a Content-Type is application/json, with any parameters.
 func isJSON(ct string) bool {
@@ -143,14 +155,9 @@ func mergeGatewayBody(body []byte, members []jsonMember, slug string, key provid
 	}
 	switch {
 	case po.key < 0: // no providerOptions: add it whole
-		m.insert(last, sep(body, start, last), func(b []byte) []byte {
-			b = append(b, `"providerOptions":{"gateway":`...)
-			return append(m.gatewayObject(b, 0), '}')
-		})
+		m.add(edit{from: last, to: last, comma: sep(start, last), write: writeProviderOptionsMember})
 	case body[po.val] == 'n': // null: the caller set none
-		m.replace(po.val, po.end, func(b []byte) []byte {
-			return append(m.gatewayObject(append(b, `{"gateway":`...), 0), '}')
-		})
+		m.add(edit{from: po.val, to: po.end, write: writeProviderOptions})
 	case body[po.val] != '{':
 		return nil, &GatewayBodyError{Reason: "provider_options_not_object"}
 	default:
@@ -202,23 +209,49 @@ type merger struct {
 	n       int
 }
 
-// edit replaces body[from:to] with what write appends.
+// edit replaces body[from:to] with what write names, preceded by a comma when comma is
+// set. have names the gateway members the caller has (for writeGatewayMembers).
 type edit struct {
 	from, to int
-	write    func([]byte) []byte
+	comma    bool
+	write    uint8
+	have     uint8
 }
 
-func (m *merger) insert(at int, comma bool, write func([]byte) []byte) {
-	if comma {
-		inner := write
-		write = func(b []byte) []byte { return inner(append(b, ',')) }
-	}
-	m.replace(at, at, write)
-}
+// What an edit writes.
+const (
+	writeProviderOptionsMember = iota // "providerOptions":{"gateway":{...}}
+	writeProviderOptions              // {"gateway":{...}}
+	writeGatewayMember                // "gateway":{...}
+	writeGateway                      // {...}
+	writeGatewayMembers               // the members not in have, and byok
+	writeCredential                   // "slug":[{"apiKey":"..."}]
+)
 
-func (m *merger) replace(from, to int, write func([]byte) []byte) {
-	m.edits[m.n] = edit{from, to, write}
+func (m *merger) add(e edit) {
+	m.edits[m.n] = e
 	m.n++
+}
+
+// write appends what e writes.
+func (m *merger) write(out []byte, e edit) []byte {
+	if e.comma {
+		out = append(out, ',')
+	}
+	switch e.write {
+	case writeProviderOptionsMember:
+		return append(m.gatewayObject(append(out, `"providerOptions":{"gateway":`...), 0), '}')
+	case writeProviderOptions:
+		return append(m.gatewayObject(append(out, `{"gateway":`...), 0), '}')
+	case writeGatewayMember:
+		return m.gatewayObject(append(out, `"gateway":`...), 0)
+	case writeGateway:
+		return m.gatewayObject(out, 0)
+	case writeGatewayMembers:
+		return m.gatewayMembers(out, e.have)
+	default:
+		return m.credential(out)
+	}
 }
 
 // intoProviderOptions merges into the providerOptions object at obj.
@@ -230,11 +263,9 @@ func (m *merger) intoProviderOptions(obj int) error {
 	}
 	switch {
 	case gw.key < 0:
-		m.insert(last, sep(b, obj, last), func(out []byte) []byte {
-			return m.gatewayObject(append(out, `"gateway":`...), 0)
-		})
+		m.add(edit{from: last, to: last, comma: sep(obj, last), write: writeGatewayMember})
 	case b[gw.val] == 'n':
-		m.replace(gw.val, gw.end, func(out []byte) []byte { return m.gatewayObject(out, 0) })
+		m.add(edit{from: gw.val, to: gw.end, write: writeGateway})
 	case b[gw.val] != '{':
 		return &GatewayBodyError{Reason: "gateway_not_object"}
 	default:
@@ -284,7 +315,7 @@ func (m *merger) intoGateway(obj int) error {
 			return err
 		}
 		if slugMember.key < 0 {
-			m.insert(byokLast, sep(b, byok.val, byokLast), m.credential)
+			m.add(edit{from: byokLast, to: byokLast, comma: sep(byok.val, byokLast), write: writeCredential})
 		}
 	}
 	missing := false
@@ -295,9 +326,7 @@ func (m *merger) intoGateway(obj int) error {
 		missing = true
 	}
 	if missing {
-		m.insert(last, sep(b, obj, last), func(out []byte) []byte {
-			return m.gatewayMembers(out, have)
-		})
+		m.add(edit{from: last, to: last, comma: sep(obj, last), write: writeGatewayMembers, have: have})
 	}
 	return nil
 }
@@ -358,7 +387,7 @@ func (m *merger) output() []byte {
 	at := 0
 	for _, e := range es {
 		out = append(out, m.body[at:e.from]...)
-		out = e.write(out)
+		out = m.write(out, e)
 		at = e.to
 	}
 	return append(out, m.body[at:]...)
@@ -366,7 +395,7 @@ func (m *merger) output() []byte {
 
 // sep reports whether an insertion at last into the object at obj needs a comma: it
 // does unless the object is empty.
-func sep(b []byte, obj, last int) bool { return last != obj+1 }
+func sep(obj, last int) bool { return last != obj+1 }
 
 // keyIs reports whether the JSON string raw (with its quotes) is name.
 func keyIs(raw []byte, name string) bool {
