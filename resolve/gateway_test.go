@@ -678,6 +678,7 @@ func TestGatewayBYOK_cacheInvalidation(t *testing.T) {
 			}
 		}
 		require.NoError(t, json.Unmarshal(base.last(t).body, &b))
+		require.Len(t, b.ProviderOptions.Gateway.BYOK["anthropic"], 1, "the body carries the user's key")
 		return b.ProviderOptions.Gateway.BYOK["anthropic"][0].APIKey
 	}
 
