@@ -782,6 +782,20 @@ func TestGatewayBYOK_canary(t *testing.T) {
 	assert.NotContains(t, fmt.Sprint(got.header), byokCanary)
 }
 
+// The span of a gateway-byok resolution has the usual attributes, the new path among
+// them, and nothing else.
+func TestGatewayBYOK_spanAttributes(t *testing.T) {
+	sr, tracing := newTracing(t)
+	s := newBYOK(t, resolve.Team{GatewayKey: secret(teamGatewayCanary)}, tracing,
+		resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"}))
+	s.keys.Put(user1, providers.XAI, byokCanary)
+	_, _, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{Tags: []string{"t"}}))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{
+		"path": "gateway-byok", "provider": "gateway", "baseUrlHost": "ai-gateway.vercel.sh", "baseUrlSource": "default",
+	}, spanAttrs(onlySpan(t, sr)))
+}
+
 // The metrics count gateway-byok under its path, on misses and on hits.
 func TestGatewayBYOK_metrics(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
