@@ -66,10 +66,11 @@ type entryTemplate struct {
 
 // entryExtra holds what the compact fields do not.
 type entryExtra struct {
-	next    *cacheEntry // the user's next (older) entry
-	baseURL string      // Provider.BaseURL when it is not the template's
-	model   string      // Provider.Model
-	full    *fullResult // the whole result, when the compact form cannot hold it
+	next    *cacheEntry    // the user's next (older) entry
+	baseURL string         // Provider.BaseURL when it is not the template's
+	model   string         // Provider.Model
+	gateway *gatewayParams // Provider's gateway options and per-request BYOK
+	full    *fullResult    // the whole result, when the compact form cannot hold it
 }
 
 type fullResult struct {
@@ -108,8 +109,8 @@ type templateKey struct {
 func newEntry(model string, p Provider, path Path, expires int64, next *cacheEntry) *cacheEntry {
 	e := &cacheEntry{key: p.APIKey, model: model, expires: expires}
 	e.tmpl = entryTemplates[templateKey{p.ID, p.BaseURLSource, path}]
-	if e.tmpl != nil && (p.BaseURL != e.tmpl.p.BaseURL || p.Model != "") {
-		e.x = &entryExtra{baseURL: p.BaseURL, model: p.Model}
+	if e.tmpl != nil && (p.BaseURL != e.tmpl.p.BaseURL || p.Model != "" || p.gateway != nil) {
+		e.x = &entryExtra{baseURL: p.BaseURL, model: p.Model, gateway: p.gateway}
 	}
 	if e.tmpl == nil {
 		e.x = &entryExtra{full: &fullResult{p: p, path: path}}
@@ -146,6 +147,7 @@ func (e *cacheEntry) fill(p *Provider, path *Path) {
 			p.BaseURL = x.baseURL
 		}
 		p.Model = x.model
+		p.gateway = x.gateway
 	}
 }
 

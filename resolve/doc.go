@@ -20,8 +20,15 @@
 //     order of [WithOrder] (user-provider), the team gateway key (team-gateway), the
 //     server's provider keys in the same order (server-provider).
 //   - Consent gates both team paths. It is read only when no user credential applies and
-//     a team credential exists; a ConsentStore answering ErrNotFound counts as the
-//     database default, true. Consent off gives [ErrFallbackDisabled].
+//     a team credential exists (or for gateway-byok, below); a ConsentStore answering
+//     ErrNotFound counts as the database default, true. Consent off gives
+//     [ErrFallbackDisabled].
+//   - With [WithGatewayBYOK], a user whose first key (in the order) is an OpenAI,
+//     Anthropic or xAI key is served on the path gateway-byok when the team has a gateway
+//     key and the user consents: the team gateway, with the user's key as the gateway's
+//     per-request BYOK credential. Consent off, no team gateway, or an OpenRouter key
+//     (the gateway has no BYOK slug for OpenRouter) gives user-provider, as without the
+//     option. The user's own gateway key still comes first.
 //   - Absent (ErrNotFound, or an empty key or URL with a nil error) falls through; any
 //     other store error stops resolution with [ErrStoreUnavailable].
 //   - A user's or the team's gateway base URL must pass providers.CheckGatewayURL with
@@ -83,12 +90,44 @@
 // github.com/byok-go/byok/sdk/openai and .../sdk/anthropic give the official SDKs the
 // same.
 //
+// # Gateway options and per-request BYOK
+//
+// The Vercel AI Gateway reads providerOptions.gateway from the JSON body of its
+// OpenAI-compatible endpoints (/v1/chat/completions, /v1/responses). The members byok
+// writes, and their meaning, are those of npm @ai-sdk/gateway 4.0.146 (type
+// GatewayProviderOptions in dist/index.d.ts, and its docs/00-ai-gateway.mdx):
+//
+//   - order: provider slugs tried in that order; only: the only provider slugs allowed;
+//   - models: fallback models tried after the primary, as gateway model ids;
+//   - user: the end user the request is attributed to; tags: usage-report tags;
+//   - zeroDataRetention, disallowPromptTraining: route only to providers with such
+//     agreements;
+//   - byok: per-request credentials by provider slug, {"anthropic": [{"apiKey": "..."}]}.
+//     The gateway then ignores the team's stored BYOK credentials but "may still fall
+//     back to use system credentials if the provided credentials fail": team spend.
+//
+// A gateway Provider carries the effective options: [WithDefaultGatewayOptions] with the
+// call's [WithGatewayOptions] over them, validated (the limits are byok's own, listed at
+// [GatewayOptions]; the gateway documents none) and with Models mapped like [WithModel]
+// hints. Vendor paths carry none. [Provider.Transport] writes them, and on gateway-byok the
+// user's key, into providerOptions.gateway of every JSON POST body. The conflict rule: the
+// body's own members win, member by member, then the call's options, then the defaults;
+// byok is merged by slug, so a body that sets byok for the same slug keeps its own
+// credential. The BYOK slugs are "openai" and "anthropic" (the gateway's documented
+// examples) and, for xAI, the gateway's current vendor slug (spacexai in the catalog
+// above); [WithGatewayProviderSlug] overrides them. A Snapshotter that returns the
+// consent lets gateway-byok cost no extra round trip; a cached gateway-byok result is
+// dropped by [Resolver.Invalidate] like any other, and both the user's key and their
+// consent are inputs to it.
+//
 // # Errors
 //
 // Resolve's errors are *[Error] values that match the package's sentinels with
 // errors.Is: [ErrNoProvider], [ErrFallbackDisabled], [ErrStoreUnavailable],
-// [ErrBaseURLRejected], [ErrInvalidUserID], [ErrInvalidModel], [ErrInvalidConfig], or
-// the context's error. Their texts never contain a key, a store's error text or a URL.
+// [ErrBaseURLRejected], [ErrInvalidUserID], [ErrInvalidModel],
+// [ErrInvalidGatewayOptions], [ErrInvalidConfig], or the context's error. Their texts
+// never contain a key, a store's error text or a URL. A request body the gateway options
+// cannot be merged into fails in the Transport with [ErrGatewayBody].
 //
 // # Telemetry
 //

@@ -55,6 +55,7 @@ const (
 	StepSnapshot       = "snapshot"        // the Snapshotter's one round trip
 	StepUserGateway    = "user-gateway"    // path 1
 	StepUserProvider   = "user-provider"   // path 2
+	StepGatewayBYOK    = "gateway-byok"    // the gateway-byok decision (WithGatewayBYOK)
 	StepTeamGateway    = "team-gateway"    // path 3
 	StepServerProvider = "server-provider" // path 4
 	StepConsent        = "consent"         // the user's team-fallback consent
@@ -95,7 +96,7 @@ func (e *Error) Unwrap() []error {
 // Code returns a short, stable name for the kind of failure, suitable for metrics,
 // span attributes and API responses: no_provider, fallback_disabled,
 // store_unavailable, base_url_rejected, invalid_user_id, invalid_model,
-// invalid_config, canceled or deadline_exceeded.
+// invalid_gateway_options, invalid_config, canceled or deadline_exceeded.
 func (e *Error) Code() string {
 	switch e.Kind {
 	case ErrFallbackDisabled:
@@ -110,6 +111,8 @@ func (e *Error) Code() string {
 		return "invalid_user_id"
 	case ErrInvalidModel:
 		return "invalid_model"
+	case ErrInvalidGatewayOptions:
+		return "invalid_gateway_options"
 	case ErrInvalidConfig:
 		return "invalid_config"
 	case context.Canceled:

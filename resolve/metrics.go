@@ -54,7 +54,7 @@ const (
 var storeOpNames = [numStoreOps]string{"snapshot", "key", "gateway_base_url", "consent", "team_gateway", "server_key"}
 
 // knownPaths have their attribute sets built once; others are built per call.
-var knownPaths = [...]Path{UserGateway, UserProvider, TeamGateway, ServerProvider}
+var knownPaths = [...]Path{UserGateway, UserProvider, GatewayBYOK, TeamGateway, ServerProvider}
 
 // metrics holds a Resolver's instruments and the measurement options of every common
 // attribute combination, built once so that recording allocates nothing.

@@ -31,6 +31,10 @@ type config struct {
 	err            error                // the first invalid option; every Resolve reports it
 
 	models *modelMap // WithVendorSlug, WithModelID; nil: none
+
+	gatewayDefaults GatewayOptions          // WithDefaultGatewayOptions
+	gatewayBYOK     bool                    // WithGatewayBYOK
+	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -163,10 +167,11 @@ func withClock(now func() time.Duration) Option {
 }
 
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing
-// one costs no allocation.
+// one costs no allocation ([WithGatewayOptions] allocates its copy of the options).
 type CallOption struct {
 	model    string
 	hasModel bool
+	gateway  *GatewayOptions // WithGatewayOptions; nil: none
 }
 
 // WithModel passes a model hint: "vendor/model" (e.g. "anthropic/claude-sonnet-4.5") or

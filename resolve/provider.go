@@ -8,13 +8,16 @@ import (
 	"github.com/byok-go/byok/providers"
 )
 
-// Path says which of the four resolution paths produced a credential.
+// Path says which resolution path produced a credential.
 type Path string
 
-// The four paths, in the order Resolve tries them.
+// The paths, in the order Resolve tries them. GatewayBYOK takes the place of
+// UserProvider for a consenting user when the Resolver has [WithGatewayBYOK] and the
+// team a gateway key.
 const (
 	UserGateway    Path = "user-gateway"    // the user's own Vercel AI Gateway key
 	UserProvider   Path = "user-provider"   // the user's own provider key
+	GatewayBYOK    Path = "gateway-byok"    // the team gateway, the user's provider key as per-request BYOK (needs consent)
 	TeamGateway    Path = "team-gateway"    // the team's gateway key (needs consent)
 	ServerProvider Path = "server-provider" // the server's provider key (needs consent)
 )
@@ -31,12 +34,20 @@ const AnthropicVersion = providers.AnthropicVersion
 
 // Provider is a resolved credential: where to send a request and with which key.
 // Printing or logging it never shows the key.
+//
+// A gateway Provider may also carry gateway options ([Provider.GatewayOptions]) and, on
+// the gateway-byok path, the user's provider key as per-request BYOK
+// ([Provider.GatewayBYOK]); [Provider.Transport] writes them into the request body. They
+// live in an unexported field: a Provider built by hand carries none, and printing one
+// shows no key.
 type Provider struct {
-	ID            providers.ID     // gateway for both gateway paths
-	APIKey        providers.Secret // the key; see Authorize
+	ID            providers.ID     // gateway for the gateway paths
+	APIKey        providers.Secret // the key; see Authorize. On gateway-byok: the team's gateway key
 	BaseURL       string           // always set: the default or the validated override
 	BaseURLSource string           // SourceDefault, SourceUser or SourceTeam
 	Model         string           // "" unless the call passed WithModel
+
+	gateway *gatewayParams // gateway options and per-request BYOK; nil: none
 }
 
 // Authorize sets the provider's authentication headers on h: x-api-key and

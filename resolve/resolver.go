@@ -39,6 +39,10 @@ type Resolver struct {
 	cache     *cache         // nil: no cache
 	timeout   time.Duration  // bound on each resolution's store work
 	err       error          // configuration error, reported by every Resolve
+
+	gwRaw     GatewayOptions          // WithDefaultGatewayOptions as given, under the calls' options
+	gwDefault *gatewayParams          // the defaults every gateway Provider carries; nil: none
+	byok      map[providers.ID]string // gateway-byok slug per provider; nil: WithGatewayBYOK off
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -71,6 +75,20 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		err:       cfg.err,
 	}
 	r.snap, _ = keys.(Snapshotter)
+	if !cfg.gatewayDefaults.isZero() {
+		r.gwRaw = cfg.gatewayDefaults
+		g, err := compileGateway(cfg.gatewayDefaults, cfg.models)
+		if err != nil && r.err == nil {
+			var e *Error
+			errors.As(err, &e)
+			r.err = &Error{Step: StepInput, Kind: ErrInvalidConfig, Reason: "gateway options: " + e.Reason, Cause: ErrInvalidGatewayOptions}
+			cfg.err = r.err
+		}
+		r.gwDefault = (*gatewayParams)(nil).withOptions(g)
+	}
+	if cfg.gatewayBYOK {
+		r.byok = gatewayBYOKSlugs(cfg.models, cfg.byokSlugs)
+	}
 	tp := cfg.tracerProvider
 	if tp == nil {
 		tp = otel.GetTracerProvider()
@@ -90,12 +108,19 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 // the team gateway and the server's keys. Every error is an *[Error].
 func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (p Provider, path Path, err error) {
 	var hint string
+	withGateway := false
 	for _, o := range opts {
 		if o.hasModel {
 			hint = strings.TrimSpace(o.model)
 		}
+		withGateway = withGateway || o.gateway != nil
 	}
 	if r.tracer == nil {
+		if withGateway {
+			_, res, err := r.resolveWithGateway(ctx, userID, hint, opts, &p, &path)
+			r.metrics.count(ctx, path, err, res)
+			return p, path, err
+		}
 		e, res := r.lookup(ctx, userID, hint)
 		if e != nil {
 			e.fill(&p, &path) // straight into the results: a Provider is 80 bytes
@@ -108,11 +133,17 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 	}
 
 	ctx, span := r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
-	e, res := r.lookup(ctx, userID, hint)
-	if e != nil {
-		e.fill(&p, &path)
+	var e *cacheEntry
+	var res cacheResult
+	if withGateway {
+		e, res, err = r.resolveWithGateway(ctx, userID, hint, opts, &p, &path)
 	} else {
-		p, path, err = r.resolve(ctx, userID, hint, res)
+		e, res = r.lookup(ctx, userID, hint)
+		if e != nil {
+			e.fill(&p, &path)
+		} else {
+			p, path, err = r.resolve(ctx, userID, hint, res)
+		}
 	}
 	r.metrics.count(ctx, path, err, res)
 	if span.IsRecording() {
@@ -120,6 +151,39 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 	}
 	span.End()
 	return p, path, err
+}
+
+// resolveWithGateway is Resolve for a call with gateway options: they are checked
+// before anything else is done, and put on the result (cached or not) when it is a
+// gateway Provider. The cache holds results without the calls' options.
+func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, opts []CallOption, p *Provider, path *Path) (*cacheEntry, cacheResult, error) {
+	res := cacheOff
+	if r.cache != nil {
+		res = cacheMiss
+	}
+	if r.err != nil {
+		return nil, res, r.err
+	}
+	o := r.gwRaw
+	for _, c := range opts {
+		if c.gateway != nil {
+			o = o.over(*c.gateway)
+		}
+	}
+	g, err := compileGateway(o, r.models)
+	if err != nil {
+		return nil, res, err
+	}
+	e, res := r.lookup(ctx, userID, hint)
+	if e != nil {
+		e.fill(p, path)
+	} else if *p, *path, err = r.resolve(ctx, userID, hint, res); err != nil {
+		return nil, res, err
+	}
+	if p.ID == providers.Gateway {
+		p.gateway = p.gateway.withOptions(g)
+	}
+	return e, res, nil
 }
 
 // Invalidate drops the user's cached results at once; a resolution that was in flight
@@ -259,10 +323,53 @@ func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Pr
 			return Provider{}, "", storeError(ctx, StepUserProvider, err)
 		}
 		if err == nil && !key.IsZero() {
-			return r.provider(UserProvider, id, key, m)
+			return r.userProvider(ctx, userID, id, key, m, nil)
 		}
 	}
 	return r.teamPaths(ctx, userID, m, eligible, nil)
+}
+
+// userProvider serves the user's own key for id: on the gateway-byok path when the
+// Resolver has WithGatewayBYOK, the gateway has a BYOK slug for id, the team has a
+// gateway key and the user consents; on user-provider otherwise. known is the consent a
+// Snapshotter already returned, or nil. A failing store stops resolution, as everywhere.
+func (r *Resolver) userProvider(ctx context.Context, userID string, id providers.ID, key providers.Secret, m model, known *bool) (Provider, Path, error) {
+	slug, ok := r.byok[id]
+	if !ok {
+		return r.provider(UserProvider, id, key, m)
+	}
+	gwKey, gwURL, err := r.teamGateway(ctx)
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return Provider{}, "", storeError(ctx, StepGatewayBYOK, err)
+	case err != nil || gwKey.IsZero(): // no team gateway
+		return r.provider(UserProvider, id, key, m)
+	}
+	allow := true
+	if known != nil {
+		allow = *known
+	} else {
+		a, err := r.allowFallback(ctx, userID)
+		switch {
+		case err == nil:
+			allow = a
+		case errors.Is(err, ErrNotFound): // no settings: the database default, true
+		default:
+			return Provider{}, "", storeError(ctx, StepConsent, err)
+		}
+	}
+	if !allow {
+		return r.provider(UserProvider, id, key, m)
+	}
+	p, path, err := r.gateway(GatewayBYOK, gwKey, gwURL, SourceTeam, m)
+	if err != nil {
+		return Provider{}, "", err
+	}
+	p.gateway = &gatewayParams{byokSlug: slug, byokKey: key}
+	if r.gwDefault != nil {
+		p.gateway.opts = r.gwDefault.opts
+	}
+	return p, path, nil
 }
 
 // fromSnapshot resolves with one Snapshot round trip (plus, at most, the team config
@@ -285,7 +392,7 @@ func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m model, eli
 	case s.ID == providers.Gateway:
 		return r.gateway(UserGateway, s.Key, s.GatewayBaseURL, SourceUser, m)
 	default:
-		return r.provider(UserProvider, s.ID, s.Key, m)
+		return r.userProvider(ctx, userID, s.ID, s.Key, m, s.Consent)
 	}
 }
 
@@ -386,7 +493,7 @@ func (r *Resolver) allowFallback(ctx context.Context, userID string) (bool, erro
 // gateway builds a gateway credential. A non-empty base URL must pass the URL policy;
 // a failure stops resolution, so the key never goes to another host.
 func (r *Resolver) gateway(path Path, key providers.Secret, baseURL, source string, m model) (Provider, Path, error) {
-	p := Provider{ID: providers.Gateway, APIKey: key, BaseURLSource: source}
+	p := Provider{ID: providers.Gateway, APIKey: key, BaseURLSource: source, gateway: r.gwDefault}
 	p.Model, _ = m.forProvider(providers.Gateway)
 	if baseURL = strings.TrimSpace(baseURL); baseURL == "" {
 		spec, _ := providers.Gateway.Spec()

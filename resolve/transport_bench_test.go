@@ -1,11 +1,17 @@
 package resolve_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
+	"github.com/byok-go/byok/resolve/resolvetest"
 )
 
 // noopBase answers every request with the same response and does nothing else.
@@ -70,5 +76,83 @@ func BenchmarkHeaderClone(b *testing.B) {
 	for b.Loop() {
 		h := req.Header.Clone()
 		h.Set("Authorization", "Bearer "+key.Reveal())
+	}
+}
+
+// rewindBody is a request body that can be rewound without allocating, so the benchmarks
+// below measure the Transport, not the making of bodies.
+type rewindBody struct{ bytes.Reader }
+
+func (*rewindBody) Close() error { return nil }
+
+// chatBody returns a chat completion request of about 2 KiB, as openai-go writes one.
+func chatBody(b *testing.B) []byte {
+	msgs := make([]map[string]string, 0, 12)
+	for i := range 12 {
+		msgs = append(msgs, map[string]string{"role": []string{"user", "assistant"}[i%2],
+			"content": strings.Repeat(fmt.Sprintf("message %d says something. ", i), 5)})
+	}
+	body, err := json.Marshal(map[string]any{"model": "anthropic/claude-sonnet-4.5", "messages": msgs, "temperature": 0.7, "stream": true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(body) < 2000 || len(body) > 2200 {
+		b.Fatalf("body is %d bytes, want about 2 KiB", len(body))
+	}
+	return body
+}
+
+// BenchmarkTransportGatewayBody: one 2 KiB JSON POST through a gateway Provider's
+// Transport over a base that does nothing. plain carries no options, so the body is not
+// read; options merges four options into it; byok merges them and the user's key.
+func BenchmarkTransportGatewayBody(b *testing.B) {
+	opts := resolve.GatewayOptions{Order: []string{"anthropic", "bedrock"}, Models: []string{"gpt-4o"}, User: "end-user-1", Tags: []string{"chat"}}
+	for _, c := range []struct {
+		name string
+		opts []resolve.Option
+		key  bool
+	}{
+		{"plain", nil, false},
+		{"options", []resolve.Option{resolve.WithDefaultGatewayOptions(opts)}, false},
+		{"byok", []resolve.Option{resolve.WithDefaultGatewayOptions(opts), resolve.WithGatewayBYOK()}, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			keys := resolvetest.NewKeys()
+			if c.key {
+				keys.Put("u", providers.Anthropic, "sk-ant-user-example")
+			}
+			r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{GatewayKey: providers.NewSecret("vck-team-example")}, c.opts...)
+			p, _, err := r.Resolve(context.Background(), "u")
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr := p.Transport(noopBase{resp: &http.Response{StatusCode: 200, Body: http.NoBody}})
+			body := chatBody(b)
+			rb := &rewindBody{}
+			req := sdkRequest(b)
+			req.URL.Host, req.Host = p.BaseURLHost(), p.BaseURLHost()
+			req.ContentLength = int64(len(body))
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rb.Reset(body)
+				req.Body = rb
+				if _, err := tr.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkJSONValid is the validity check the merge starts with, on the same body.
+func BenchmarkJSONValid(b *testing.B) {
+	body := chatBody(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !json.Valid(body) {
+			b.Fatal("invalid")
+		}
 	}
 }

@@ -66,6 +66,19 @@ func run(ctx context.Context, out io.Writer) error {
 	keys.Put("erin", providers.Gateway, "vck-erin-example")
 	keys.SetGatewayBaseURL("erin", "https://169.254.169.254/latest")
 
+	// Frank and grace have their own provider keys; frank consents to team fallback,
+	// grace does not. With WithGatewayBYOK, frank is served through the team gateway with
+	// his key as per-request BYOK; grace stays on her own provider.
+	if err := keys.PutKey(ctx, "frank", providers.Anthropic, providers.NewSecret("sk-ant-frank-example")); err != nil {
+		return err
+	}
+	if err := keys.PutKey(ctx, "grace", providers.OpenAI, providers.NewSecret("sk-grace-example")); err != nil {
+		return err
+	}
+	if err := consent.SetAllowGatewayFallback(ctx, "grace", false); err != nil {
+		return err
+	}
+
 	team := resolve.Team{
 		GatewayKey: providers.NewSecret("vck-team-example"), // AI_GATEWAY_API_KEY
 		ServerKeys: map[providers.ID]providers.Secret{providers.OpenAI: providers.NewSecret("sk-server-example")},
@@ -81,6 +94,9 @@ func run(ctx context.Context, out io.Writer) error {
 	down.FailWith(errors.New("connection refused"))
 	outage := resolve.New(down, consent, team, opts...)
 
+	// The team gateway carries a consenting user's own provider key as per-request BYOK.
+	viaGateway := resolve.New(keys, consent, team, append(opts, resolve.WithGatewayBYOK())...)
+
 	rows := []scenario{
 		{"1. user gateway BYOK (custom base URL)", "alice", r, ""},
 		{"2. provider BYOK", "bob", r, ""},
@@ -92,6 +108,8 @@ func run(ctx context.Context, out io.Writer) error {
 		{"unsafe user base URL rejected", "erin", r, ""},
 		{"model hint via team gateway", "carol", r, "claude-sonnet-4.5"},
 		{"model hint via own Anthropic key", "bob", r, "claude-sonnet-4.5"},
+		{"gateway BYOK (consent ON)", "frank", viaGateway, "claude-sonnet-4.5"},
+		{"gateway BYOK, consent OFF", "grace", viaGateway, ""},
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)

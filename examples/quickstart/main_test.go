@@ -35,6 +35,8 @@ func TestQuickstart(t *testing.T) {
 		"unsafe user base URL rejected":          {"erin", "-", "-", "-", "-", "-", "base_url_rejected"},
 		"model hint via team gateway":            {"carol", "team-gateway", "gateway", "ai-gateway.vercel.sh", "default", "anthropic/claude-sonnet-4.5", "-"},
 		"model hint via own Anthropic key":       {"bob", "user-provider", "anthropic", "api.anthropic.com", "default", "claude-sonnet-4-5", "-"},
+		"gateway BYOK (consent ON)":              {"frank", "gateway-byok", "gateway", "ai-gateway.vercel.sh", "default", "anthropic/claude-sonnet-4.5", "-"},
+		"gateway BYOK, consent OFF":              {"grace", "user-provider", "openai", "api.openai.com", "default", "-", "-"},
 	}
 	assert.Equal(t, want, rows)
 	for _, leak := range []string{"vck-", "sk-", "169.254", "connection refused"} {

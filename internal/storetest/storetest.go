@@ -160,26 +160,35 @@ func testOneRPCPerColdResolve(t *testing.T, b Backend) {
 		set  func(user string)
 		path resolve.Path
 		err  error
+		opts []resolve.Option
 	}{
 		{"user-gateway", Team, func(u string) {
 			require.NoError(t, store.PutKey(ctx, u, providers.Gateway, Secret("vck-u")))
 			require.NoError(t, store.PutGatewayBaseURL(ctx, u, "https://ai-gateway.vercel.sh/v1"))
-		}, resolve.UserGateway, nil},
+		}, resolve.UserGateway, nil, nil},
 		{"user-provider xai only", Team, func(u string) {
 			require.NoError(t, store.PutKey(ctx, u, providers.XAI, Secret("xai-u")))
-		}, resolve.UserProvider, nil},
-		{"team-gateway", Team, func(string) {}, resolve.TeamGateway, nil},
-		{"server-provider", resolve.Team{ServerKeys: Team.ServerKeys}, func(string) {}, resolve.ServerProvider, nil},
+		}, resolve.UserProvider, nil, nil},
+		{"team-gateway", Team, func(string) {}, resolve.TeamGateway, nil, nil},
+		{"server-provider", resolve.Team{ServerKeys: Team.ServerKeys}, func(string) {}, resolve.ServerProvider, nil, nil},
 		{"fallback disabled", Team, func(u string) {
 			require.NoError(t, cons.SetAllowGatewayFallback(ctx, u, false))
-		}, "", resolve.ErrFallbackDisabled},
-		{"no provider", resolve.Team{}, func(string) {}, "", resolve.ErrNoProvider},
+		}, "", resolve.ErrFallbackDisabled, nil},
+		{"no provider", resolve.Team{}, func(string) {}, "", resolve.ErrNoProvider, nil},
+		// The snapshot carries the consent, so the gateway-byok decision costs no RPC more.
+		{"gateway-byok", Team, func(u string) {
+			require.NoError(t, store.PutKey(ctx, u, providers.Anthropic, Secret("sk-ant-u")))
+		}, resolve.GatewayBYOK, nil, []resolve.Option{resolve.WithGatewayBYOK()}},
+		{"gateway-byok consent off", Team, func(u string) {
+			require.NoError(t, store.PutKey(ctx, u, providers.Anthropic, Secret("sk-ant-u")))
+			require.NoError(t, cons.SetAllowGatewayFallback(ctx, u, false))
+		}, resolve.UserProvider, nil, []resolve.Option{resolve.WithGatewayBYOK()}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			user := b.NewUser(t)
 			tc.set(user)
-			r := resolve.New(store, cons, tc.team, resolve.WithCache(time.Minute))
+			r := resolve.New(store, cons, tc.team, append([]resolve.Option{resolve.WithCache(time.Minute)}, tc.opts...)...)
 			cc.Take()
 			_, path, err := r.Resolve(ctx, user)
 			require.ErrorIs(t, err, tc.err)
