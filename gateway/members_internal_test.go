@@ -17,7 +17,6 @@ var fullOptions = Options{
 	DisallowPromptTraining: true,
 }
 
-
 // Every option field becomes one JSON member, and the merge's member set holds them
 // all: a field added without a member, or members past what a memberSet holds, fail.
 func TestCompile_everyFieldIsAMember(t *testing.T) {
