@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/httpapi"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
@@ -27,7 +28,7 @@ func TestResolve_gatewayBYOK(t *testing.T) {
 		c.Keys, c.Consent = keys, consent
 		c.Resolver = resolve.New(keys, consent, resolve.Team{GatewayKey: providers.NewSecret(teamCanary)},
 			resolve.WithGatewayBYOK(), resolve.WithCache(time.Hour),
-			resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{Tags: []string{"http"}}))
+			resolve.WithDefaultGatewayOptions(gateway.Options{Tags: []string{"http"}}))
 	})
 	require.Equal(t, http.StatusNoContent, e.do(t, "POST", "/api/keys", alice, `{"service":"anthropic","apiKey":"`+userCanary+`"}`).status)
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -66,11 +67,11 @@ type entryTemplate struct {
 
 // entryExtra holds what the compact fields do not.
 type entryExtra struct {
-	next    *cacheEntry    // the user's next (older) entry
-	baseURL string         // Provider.BaseURL when it is not the template's
-	model   string         // Provider.Model
-	gateway *gatewayParams // Provider's gateway options and per-request BYOK
-	full    *fullResult    // the whole result, when the compact form cannot hold it
+	next    *cacheEntry     // the user's next (older) entry
+	baseURL string          // Provider.BaseURL when it is not the template's
+	model   string          // Provider.Model
+	gateway *gateway.Params // Provider's gateway options and per-request BYOK
+	full    *fullResult     // the whole result, when the compact form cannot hold it
 }
 
 type fullResult struct {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -33,10 +34,10 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 		{"gateway-byok without options", Provider{ID: providers.Gateway, APIKey: key, BaseURL: defaultURL(providers.Gateway), BaseURLSource: SourceDefault},
 			GatewayBYOK, true},
 		{"gateway-byok", Provider{ID: providers.Gateway, APIKey: key, BaseURL: defaultURL(providers.Gateway), BaseURLSource: SourceDefault,
-			gateway: &gatewayParams{byokSlug: "anthropic", byokKey: providers.NewSecret("sk-ant-user")}},
+			gateway: gateway.NewParams(nil, "anthropic", providers.NewSecret("sk-ant-user"))},
 			GatewayBYOK, false},
 		{"gateway options", Provider{ID: providers.Gateway, APIKey: key, BaseURL: defaultURL(providers.Gateway), BaseURLSource: SourceTeam,
-			gateway: &gatewayParams{opts: &gatewayOpts{o: GatewayOptions{User: "u"}, members: []jsonMember{{"user", []byte(`"u"`)}}}}},
+			gateway: gateway.NewParams(mustCompile(gateway.Options{User: "u"}), "", providers.Secret{})},
 			TeamGateway, false},
 		{"unknown source", Provider{ID: providers.OpenAI, APIKey: key, BaseURL: defaultURL(providers.OpenAI), BaseURLSource: "elsewhere"},
 			UserProvider, false},
@@ -71,4 +72,12 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 func defaultURL(id providers.ID) string {
 	spec, _ := id.Spec()
 	return spec.BaseURL
+}
+
+func mustCompile(o gateway.Options) *gateway.Compiled {
+	c, err := gateway.Compile(o, nil)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }

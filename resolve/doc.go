@@ -43,41 +43,20 @@
 //     [Resolver.Invalidate] drops a user's entries and [Resolver.InvalidateAll] every
 //     entry; a resolution in flight at that moment does not put its result back. A failed
 //     resolution leaves nothing behind.
-//   - [WithCacheGate] turns the cache off while a condition does not hold: the cache is
-//     then neither read nor written. With a pgnotify.Listener's Connected as the gate, a
-//     change made through any replica reaches every replica's cache.
+//   - [WithInvalidation] wires a fleet in one step: it registers the Resolver with a
+//     source of invalidations (a pgnotify.Listener, which hears every change made
+//     through any replica) and turns the cache off whenever that source is not
+//     connected. [WithCacheGate] sets such a condition by hand.
 //   - A [Snapshotter] that names a service it was not asked for, or names one without a
 //     key, is treated as a failing store.
 //
 // # Model hints
 //
-// A hint is "vendor/model" or a bare model id. The vendor slugs xai, x-ai and spacexai
-// (the gateway's current one) all name xAI. A bare id's vendor is the one whose catalog
-// lists it; else it is inferred from the id's prefix (gpt-, chatgpt-, codex-, o1, o3, o4:
-// openai; claude-: anthropic; grok-: xai; gemini-, gemma-: google); else it is unknown.
-//
-//   - The gateway serves every hint. [Provider.Model] is the gateway's slug for the
-//     vendor, "/", and the gateway catalog's spelling of the id
-//     (anthropic/claude-sonnet-4.5, spacexai/grok-4.3). A bare id of an unknown vendor
-//     is passed unchanged: the gateway routes by its own catalog.
-//   - OpenRouter serves every hint of a known vendor, spelled as on the gateway but with
-//     OpenRouter's slugs (x-ai/grok-4.3).
-//   - OpenAI, Anthropic and xAI serve their own vendor's models only, as their own
-//     catalogs spell them, without the vendor (claude-sonnet-4-5 on Anthropic's API).
-//   - So a bare id of an unknown vendor never goes to a vendor API or OpenRouter; only
-//     a gateway path may serve it.
-//   - One model, many spellings: vendor/model or bare, dotted or hyphenated versions
-//     (claude-sonnet-4.5, claude-sonnet-4-5), any letter case all map to the target's id.
-//     A model no catalog lists is sent as given, but for Anthropic's version
-//     convention: hyphens on its own API, dots on the gateway and OpenRouter. A dated id
-//     that a target's catalog does not list is not swapped for another.
-//   - The catalogs are those the providers ship, recorded with their versions in
-//     testdata/catalogs: the model list of npm @ai-sdk/gateway, and the model constants
-//     of anthropic-sdk-go and openai-go. [WithVendorSlug] and [WithModelID] override a
-//     router's slug for a vendor and the id sent for a model.
-//   - Providers that cannot serve the hint are skipped on the provider paths; when none
-//     can, Resolve fails with [ErrNoProvider]. Without a hint Model is "" and no provider
-//     is skipped.
+// [WithModel] passes a hint ("anthropic/claude-sonnet-4.5", "gpt-4o", ...). Providers
+// that cannot serve it are skipped on the provider paths, and [Provider.Model] carries
+// the id the chosen provider accepts. Package github.com/byok-go/byok/models has the
+// rules and the catalogs they come from; [WithVendorSlug] and [WithModelID] override
+// them per Resolver.
 //
 // # Calling the provider
 //
@@ -92,42 +71,24 @@
 //
 // # Gateway options and per-request BYOK
 //
-// The Vercel AI Gateway reads providerOptions.gateway from the JSON body of its
-// OpenAI-compatible endpoints (/v1/chat/completions, /v1/responses). The members byok
-// writes, and their meaning, are those of npm @ai-sdk/gateway 4.0.146 (type
-// GatewayProviderOptions in dist/index.d.ts, and its docs/00-ai-gateway.mdx):
-//
-//   - order: provider slugs tried in that order; only: the only provider slugs allowed;
-//   - models: fallback models tried after the primary, as gateway model ids;
-//   - user: the end user the request is attributed to; tags: usage-report tags;
-//   - zeroDataRetention, disallowPromptTraining: route only to providers with such
-//     agreements;
-//   - byok: per-request credentials by provider slug, {"anthropic": [{"apiKey": "..."}]}.
-//     The gateway then ignores the team's stored BYOK credentials but "may still fall
-//     back to use system credentials if the provided credentials fail": team spend.
-//
-// A gateway Provider carries the effective options: [WithDefaultGatewayOptions] with the
-// call's [WithGatewayOptions] over them, validated (the limits are byok's own, listed at
-// [GatewayOptions]; the gateway documents none) and with Models mapped like [WithModel]
-// hints. Vendor paths carry none. [Provider.Transport] writes them, and on gateway-byok the
-// user's key, into providerOptions.gateway of every JSON POST body. The conflict rule: the
-// body's own members win, member by member, then the call's options, then the defaults;
-// byok is merged by slug, so a body that sets byok for the same slug keeps its own
-// credential. The BYOK slugs are "openai" and "anthropic" (the gateway's documented
-// examples) and, for xAI, the gateway's current vendor slug (spacexai in the catalog
-// above); [WithGatewayProviderSlug] overrides them. A Snapshotter that returns the
-// consent lets gateway-byok cost no extra round trip; a cached gateway-byok result is
-// dropped by [Resolver.Invalidate] like any other, and both the user's key and their
-// consent are inputs to it.
+// A gateway Provider carries the effective gateway options (package
+// github.com/byok-go/byok/gateway): [WithDefaultGatewayOptions] with the call's
+// [WithGatewayOptions] over them, validated, with Models mapped like [WithModel] hints.
+// Vendor paths carry none. [Provider.Transport] writes them, and on gateway-byok the
+// user's key, into providerOptions.gateway of every JSON POST body; a body they cannot
+// be merged into is refused with gateway.ErrBody before anything is sent. The BYOK slugs
+// are those of gateway.BYOKSlugs; [WithGatewayProviderSlug] overrides them. A
+// Snapshotter that returns the consent lets gateway-byok cost no extra round trip; a
+// cached gateway-byok result is dropped by [Resolver.Invalidate] like any other, and
+// both the user's key and their consent are inputs to it.
 //
 // # Errors
 //
 // Resolve's errors are *[Error] values that match the package's sentinels with
 // errors.Is: [ErrNoProvider], [ErrFallbackDisabled], [ErrStoreUnavailable],
 // [ErrBaseURLRejected], [ErrInvalidUserID], [ErrInvalidModel],
-// [ErrInvalidGatewayOptions], [ErrInvalidConfig], or the context's error. Their texts
-// never contain a key, a store's error text or a URL. A request body the gateway options
-// cannot be merged into fails in the Transport with [ErrGatewayBody].
+// gateway.ErrInvalidOptions, [ErrInvalidConfig], or the context's error. Their texts
+// never contain a key, a store's error text or a URL.
 //
 // # Telemetry
 //

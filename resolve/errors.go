@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -111,7 +112,7 @@ func (e *Error) Code() string {
 		return "invalid_user_id"
 	case ErrInvalidModel:
 		return "invalid_model"
-	case ErrInvalidGatewayOptions:
+	case gateway.ErrInvalidOptions:
 		return "invalid_gateway_options"
 	case ErrInvalidConfig:
 		return "invalid_config"

@@ -209,32 +209,38 @@ func TestStoreTimeout(t *testing.T) {
 }
 
 // A store that hangs until its ctx ends, with the cache on: 300 Invalidate-plus-Resolve
-// calls with 20 ms deadlines. Each call returns at its deadline, and the shared
-// resolutions they leave behind end with the store timeout, so the goroutine count comes
-// back to where it started.
+// calls, each started once the one before has its shared resolution hanging in the
+// store, and each cancelled by its caller then. Each call returns on its own ctx and
+// leaves that resolution behind (the next Invalidate made it stale), so the hang holds
+// 300 of them at its peak; they all end with the store timeout, and the goroutine count
+// comes back to where it started.
 func TestHang_sharedResolutionsAreBounded(t *testing.T) {
 	const (
 		calls   = 300
-		timeout = time.Second
+		timeout = 2 * time.Second
 	)
-	s := &scripted{block: make(chan struct{})}
+	s := &scripted{block: make(chan struct{}), entered: make(chan struct{}, calls)}
 	r := resolve.New(s, s, s, resolve.WithCache(time.Hour), resolve.WithStoreTimeout(timeout))
 
 	start := runtime.NumGoroutine()
 	var wg sync.WaitGroup
 	for range calls {
+		ctx, cancel := context.WithCancel(context.Background())
 		wg.Go(func() {
 			r.Invalidate(user1)
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			defer cancel()
 			_, _, err := r.Resolve(ctx, user1)
-			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.ErrorIs(t, err, context.Canceled)
 		})
+		<-s.entered // this call's shared resolution is in the store
+		cancel()
 	}
 	wg.Wait()
 	returned := time.Now()
-	peak := runtime.NumGoroutine()
-	require.Positive(t, resolve.CacheFlights(r), "the shared resolutions are still running")
+	// The peak first: the hang really held a resolution per call, in the store.
+	hanging, peak := s.inside.Load(), runtime.NumGoroutine()
+	require.Equal(t, int64(calls), hanging, "shared resolutions hanging in the store once every caller returned")
+	require.GreaterOrEqual(t, peak, start+calls, "goroutines once every caller returned")
+	require.Positive(t, resolve.CacheFlights(r), "the latest shared resolution is still in the table")
 
 	var now int
 	for now = runtime.NumGoroutine(); now > start+10 && time.Since(returned) < 2*timeout; now = runtime.NumGoroutine() {
@@ -243,7 +249,8 @@ func TestHang_sharedResolutionsAreBounded(t *testing.T) {
 	t.Logf("goroutines: %d at start, %d when the callers had returned, %d after %v",
 		start, peak, now, time.Since(returned).Round(time.Millisecond))
 	require.LessOrEqual(t, now, start+10, "goroutines left after twice the store timeout")
-	require.Eventually(t, func() bool { return resolve.CacheFlights(r) == 0 }, timeout, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return s.inside.Load() == 0 && resolve.CacheFlights(r) == 0 }, timeout, 10*time.Millisecond,
+		"store calls or shared resolutions left")
 }
 
 // failingKeys fails every third user with a store error and has no key for the others.

@@ -18,6 +18,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
@@ -105,7 +106,7 @@ func send(t *testing.T, p resolve.Provider, base http.RoundTripper, method, cont
 	return req, err
 }
 
-var defaults = resolve.GatewayOptions{
+var defaults = gateway.Options{
 	Order:             []string{"Bedrock", "anthropic"},
 	Models:            []string{"claude-sonnet-4-5", "gpt-4o", "x-ai/grok-4.3"},
 	User:              "end-user-7",
@@ -129,7 +130,7 @@ func TestGatewayOptions_bodyMerge(t *testing.T) {
 			sdkBody[:len(sdkBody)-1] + `,"providerOptions":{"gateway":{"order":["bedrock","anthropic"],` +
 				`"models":["anthropic/claude-sonnet-4.5","openai/gpt-4o","spacexai/grok-4.3"],"user":"end-user-7","tags":["app:chat"],"zeroDataRetention":true}}}`},
 		{"call options over defaults", []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)},
-			[]resolve.CallOption{resolve.WithGatewayOptions(resolve.GatewayOptions{
+			[]resolve.CallOption{resolve.WithGatewayOptions(gateway.Options{
 				Order: []string{"vertex"}, Only: []string{"vertex", "anthropic"}, User: "end-user-8", Tags: []string{"feature:summary", "app:chat"},
 				DisallowPromptTraining: true,
 			})},
@@ -138,7 +139,7 @@ func TestGatewayOptions_bodyMerge(t *testing.T) {
 				`"models":["anthropic/claude-sonnet-4.5","openai/gpt-4o","spacexai/grok-4.3"],"user":"end-user-8","tags":["app:chat","feature:summary"],` +
 				`"zeroDataRetention":true,"disallowPromptTraining":true}}}`},
 		{"call options without defaults; fallbacks mapped with the model rules", []resolve.Option{resolve.WithVendorSlug(providers.Gateway, "xai", "xai")},
-			[]resolve.CallOption{resolve.WithGatewayOptions(resolve.GatewayOptions{Models: []string{"grok-4.3", "claude-opus-4-5-20251101", "mystery-1"}})},
+			[]resolve.CallOption{resolve.WithGatewayOptions(gateway.Options{Models: []string{"grok-4.3", "claude-opus-4-5-20251101", "mystery-1"}})},
 			`{"model":"m"}`,
 			`{"model":"m","providerOptions":{"gateway":{"models":["xai/grok-4.3","anthropic/claude-opus-4.5-20251101","mystery-1"]}}}`},
 		{"caller-set fields win and the rest of providerOptions is kept", []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)}, nil,
@@ -147,15 +148,15 @@ func TestGatewayOptions_bodyMerge(t *testing.T) {
 			`{ "providerOptions" : { "anthropic" : {"thinking":{"type":"enabled","budgetTokens":1024}},` +
 				` "gateway" : { "order" : ["vertex"], "caching":"auto", "user":null,"models":["anthropic/claude-sonnet-4.5","openai/gpt-4o","spacexai/grok-4.3"],` +
 				`"tags":["app:chat"],"zeroDataRetention":true } } , "model":"m" }`},
-		{"empty providerOptions and gateway objects", []resolve.Option{resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"})}, nil,
+		{"empty providerOptions and gateway objects", []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"})}, nil,
 			`{"providerOptions":{"gateway":{}}}`, `{"providerOptions":{"gateway":{"user":"u"}}}`},
-		{"null providerOptions", []resolve.Option{resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"})}, nil,
+		{"null providerOptions", []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"})}, nil,
 			`{"providerOptions":null}`, `{"providerOptions":{"gateway":{"user":"u"}}}`},
-		{"null gateway", []resolve.Option{resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"})}, nil,
+		{"null gateway", []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"})}, nil,
 			`{"providerOptions":{"openai":{}, "gateway":null}}`, `{"providerOptions":{"openai":{}, "gateway":{"user":"u"}}}`},
-		{"empty body object", []resolve.Option{resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"})}, nil,
+		{"empty body object", []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"})}, nil,
 			"{\n}", `{"providerOptions":{"gateway":{"user":"u"}}` + "\n}"},
-		{"escaped member name is the same member", []resolve.Option{resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u", Tags: []string{"t"}})}, nil,
+		{"escaped member name is the same member", []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{User: "u", Tags: []string{"t"}})}, nil,
 			`{"provider\u004fptions":{"gate\u0077ay":{"\u0075ser":"mine"}}}`, `{"provider\u004fptions":{"gate\u0077ay":{"\u0075ser":"mine","tags":["t"]}}}`},
 	}
 	for _, tt := range tests {
@@ -177,9 +178,9 @@ func TestGatewayOptions_bodyMerge(t *testing.T) {
 // The accessor shows the effective options; changing its result changes nothing.
 func TestGatewayOptions_accessor(t *testing.T) {
 	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)},
-		resolve.WithGatewayOptions(resolve.GatewayOptions{Tags: []string{"x"}}))
+		resolve.WithGatewayOptions(gateway.Options{Tags: []string{"x"}}))
 	got := p.GatewayOptions()
-	assert.Equal(t, resolve.GatewayOptions{
+	assert.Equal(t, gateway.Options{
 		Order:             []string{"bedrock", "anthropic"},
 		Models:            []string{"anthropic/claude-sonnet-4.5", "openai/gpt-4o", "spacexai/grok-4.3"},
 		User:              "end-user-7",
@@ -198,7 +199,7 @@ func TestGatewayOptions_vendorPathsCarryNone(t *testing.T) {
 	keys.Put(user1, providers.OpenAI, "sk-user")
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{GatewayKey: secret("vck-team")},
 		resolve.WithDefaultGatewayOptions(defaults))
-	p, path, err := r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{User: "u"}))
+	p, path, err := r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(gateway.Options{User: "u"}))
 	require.NoError(t, err)
 	require.Equal(t, resolve.UserProvider, path)
 	assert.Zero(t, p.GatewayOptions())
@@ -264,7 +265,7 @@ func TestGatewayOptions_neverChangesTheCallersRequest(t *testing.T) {
 
 // A body the options cannot be merged into is refused before anything is sent.
 func TestGatewayOptions_refusesWhatItCannotMerge(t *testing.T) {
-	big := `{"model":"m","pad":"` + strings.Repeat("a", resolve.MaxGatewayBodyBytes) + `"}`
+	big := `{"model":"m","pad":"` + strings.Repeat("a", gateway.MaxBodyBytes) + `"}`
 	cases := map[string]struct {
 		body, reason string
 		header       map[string]string
@@ -295,8 +296,8 @@ func TestGatewayOptions_refusesWhatItCannotMerge(t *testing.T) {
 			base := &bodyBase{}
 			resp, err := p.Transport(base).RoundTrip(req)
 			assert.Nil(t, resp)
-			require.ErrorIs(t, err, resolve.ErrGatewayBody)
-			var be *resolve.GatewayBodyError
+			require.ErrorIs(t, err, gateway.ErrBody)
+			var be *gateway.BodyError
 			require.ErrorAs(t, err, &be)
 			assert.Equal(t, c.reason, be.Reason)
 			assert.Empty(t, base.requests(), "nothing was sent")
@@ -311,7 +312,7 @@ func TestGatewayOptions_refusesWhatItCannotMerge(t *testing.T) {
 	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = -1
 	_, err = p.Transport(&bodyBase{}).RoundTrip(req)
-	var be *resolve.GatewayBodyError
+	var be *gateway.BodyError
 	require.ErrorAs(t, err, &be)
 	assert.Equal(t, "too_large", be.Reason)
 
@@ -354,7 +355,7 @@ func TestGatewayOptions_redirectAndStream(t *testing.T) {
 		_, _ = io.WriteString(w, "data: [DONE]\n\n")
 	}))
 	t.Cleanup(srv.Close)
-	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{Tags: []string{"t"}})})
+	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{Tags: []string{"t"}})})
 	client := resolve.HTTPClientOver(p, resolvetest.NewUpstream(srv))
 
 	req, err := http.NewRequest(http.MethodPost, p.BaseURL+"/old", strings.NewReader(`{"model":"m","stream":true}`))
@@ -381,7 +382,7 @@ func TestGatewayOptions_invalid(t *testing.T) {
 		}
 		return s
 	}
-	bad := map[string]resolve.GatewayOptions{
+	bad := map[string]gateway.Options{
 		"slug with a space":     {Order: []string{"amazon bedrock"}},
 		"slug with a slash":     {Only: []string{"anthropic/claude"}},
 		"empty slug":            {Only: []string{""}},
@@ -408,7 +409,7 @@ func TestGatewayOptions_invalid(t *testing.T) {
 			sr, tracing := newTracing(t)
 			r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{GatewayKey: secret("vck")}, tracing)
 			_, _, err := r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(o))
-			require.ErrorIs(t, err, resolve.ErrInvalidGatewayOptions)
+			require.ErrorIs(t, err, gateway.ErrInvalidOptions)
 			assert.Zero(t, keys.Calls(), "no store call")
 			var re *resolve.Error
 			require.ErrorAs(t, err, &re)
@@ -420,12 +421,12 @@ func TestGatewayOptions_invalid(t *testing.T) {
 			r = resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{GatewayKey: secret("vck")}, resolve.WithDefaultGatewayOptions(o))
 			_, _, err = r.Resolve(t.Context(), user1)
 			require.ErrorIs(t, err, resolve.ErrInvalidConfig)
-			require.ErrorIs(t, err, resolve.ErrInvalidGatewayOptions)
+			require.ErrorIs(t, err, gateway.ErrInvalidOptions)
 			assert.NotContains(t, err.Error(), canaryCause)
 		})
 	}
 	// The bounds themselves are accepted.
-	ok := resolve.GatewayOptions{
+	ok := gateway.Options{
 		Order: many(32, "p%d"), Only: []string{strings.Repeat("a", 64), "a.b_c-d"}, Models: many(16, "model-%d"),
 		User: strings.Repeat("ü", 128), Tags: many(32, "tag %d"),
 	}
@@ -569,9 +570,9 @@ func TestGatewayBYOK_otherwiseUserProvider(t *testing.T) {
 // is used, and an unsafe one stops resolution.
 func TestGatewayBYOK_bodyAndURL(t *testing.T) {
 	s := newBYOK(t, resolve.Team{GatewayKey: secret(teamGatewayCanary), GatewayURL: "https://gw.example.com/v1"},
-		resolve.WithAllowedGatewayHosts("gw.example.com"), resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{Order: []string{"anthropic"}}))
+		resolve.WithAllowedGatewayHosts("gw.example.com"), resolve.WithDefaultGatewayOptions(gateway.Options{Order: []string{"anthropic"}}))
 	s.keys.Put(user1, providers.Anthropic, byokCanary)
-	p, path, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{User: "u"}))
+	p, path, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(gateway.Options{User: "u"}))
 	require.NoError(t, err)
 	require.Equal(t, resolve.GatewayBYOK, path)
 	assert.Equal(t, "https://gw.example.com/v1", p.BaseURL)
@@ -593,7 +594,7 @@ func TestGatewayBYOK_bodyAndURL(t *testing.T) {
 	}
 	base := &bodyBase{}
 	_, err = send(t, p, base, http.MethodPost, "application/json", `{"providerOptions":{"gateway":{"byok":{"anthropic":[],"anthropic":[]}}}}`)
-	require.ErrorIs(t, err, resolve.ErrGatewayBody)
+	require.ErrorIs(t, err, gateway.ErrBody)
 
 	bad := newBYOK(t, resolve.Team{GatewayKey: secret(teamGatewayCanary), GatewayURL: "https://169.254.169.254/v1"})
 	bad.keys.Put(user1, providers.Anthropic, byokCanary)
@@ -710,12 +711,12 @@ func TestGatewayBYOK_cacheInvalidation(t *testing.T) {
 	// A call's options never stick to the cached result.
 	s.consent.Set(user1, true)
 	s.r.Invalidate(user1)
-	p, _, _ = s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{User: "call-1"}))
+	p, _, _ = s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(gateway.Options{User: "call-1"}))
 	assert.Equal(t, "call-1", p.GatewayOptions().User)
 	p, _, _ = s.r.Resolve(t.Context(), user1)
 	assert.Zero(t, p.GatewayOptions())
 	assert.Equal(t, byokCanary+"-2", bodyKey(p))
-	p, _, _ = s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{User: "call-2"}))
+	p, _, _ = s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(gateway.Options{User: "call-2"}))
 	assert.Equal(t, "call-2", p.GatewayOptions().User)
 	assert.Equal(t, byokCanary+"-2", bodyKey(p), "a hit with call options keeps the key")
 }
@@ -728,7 +729,7 @@ func TestGatewayBYOK_canary(t *testing.T) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	var logs bytes.Buffer
 	s := newBYOK(t, resolve.Team{GatewayKey: secret(teamGatewayCanary)}, tracing, resolve.WithMeterProvider(mp),
-		resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{Tags: []string{"t"}}), resolve.WithCache(time.Hour))
+		resolve.WithDefaultGatewayOptions(gateway.Options{Tags: []string{"t"}}), resolve.WithCache(time.Hour))
 	s.keys.Put(user1, providers.Anthropic, byokCanary)
 	p, path, err := s.r.Resolve(t.Context(), user1, resolve.WithModel("claude-sonnet-4.5"))
 	require.NoError(t, err)
@@ -787,9 +788,9 @@ func TestGatewayBYOK_canary(t *testing.T) {
 func TestGatewayBYOK_spanAttributes(t *testing.T) {
 	sr, tracing := newTracing(t)
 	s := newBYOK(t, resolve.Team{GatewayKey: secret(teamGatewayCanary)}, tracing,
-		resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"}))
+		resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"}))
 	s.keys.Put(user1, providers.XAI, byokCanary)
-	_, _, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{Tags: []string{"t"}}))
+	_, _, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(gateway.Options{Tags: []string{"t"}}))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{
 		"path": "gateway-byok", "provider": "gateway", "baseUrlHost": "ai-gateway.vercel.sh", "baseUrlSource": "default",
@@ -807,7 +808,7 @@ func TestGatewayBYOK_metrics(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, resolve.GatewayBYOK, path)
 	}
-	_, _, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(resolve.GatewayOptions{User: "u"}))
+	_, _, err := s.r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(gateway.Options{User: "u"}))
 	require.NoError(t, err)
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(t.Context(), &rm))

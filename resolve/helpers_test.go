@@ -73,10 +73,13 @@ type scripted struct {
 	block   chan struct{} // when set, every call waits for it to close or ctx
 	entered chan struct{} // when set, receives one value per call entering
 	calls   atomic.Int64
+	inside  atomic.Int64 // calls in progress (waiting on block)
 }
 
 func (s *scripted) enter(ctx context.Context) error {
 	s.calls.Add(1)
+	s.inside.Add(1)
+	defer s.inside.Add(-1)
 	if s.entered != nil {
 		s.entered <- struct{}{}
 	}

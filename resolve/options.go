@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/models"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -24,15 +25,16 @@ type config struct {
 	allowedHosts   []string
 	order          []providers.ID
 	cacheTTL       time.Duration
-	cacheGate      func() bool
+	cacheGates     []func() bool        // WithCacheGate, WithInvalidation: all must be open
+	sources        []InvalidationSource // WithInvalidation: each gets the new Resolver
 	storeTimeout   time.Duration
 	meterProvider  metric.MeterProvider
 	clock          func() time.Duration // tests: replaces the cache's clocks
 	err            error                // the first invalid option; every Resolve reports it
 
-	models *modelMap // WithVendorSlug, WithModelID; nil: none
+	models *models.Rules // WithVendorSlug, WithModelID; nil: none
 
-	gatewayDefaults GatewayOptions          // WithDefaultGatewayOptions
+	gatewayDefaults gateway.Options         // WithDefaultGatewayOptions
 	gatewayBYOK     bool                    // WithGatewayBYOK
 	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
 }
@@ -117,19 +119,80 @@ const DefaultStoreTimeout = 10 * time.Second
 
 // WithCacheGate makes the cache depend on open: while open() returns false the cache is
 // neither read nor written, and every Resolve goes to the stores on its own (no shared
-// resolution). A resolution that ends while the gate is closed is not cached. Give it
-// the Connected method of a pgnotify.Listener, so that the cache is used only while
-// every change reaches it. open is called on every Resolve and must be fast and safe for
-// concurrent use. A nil open makes the Resolver invalid (ErrInvalidConfig); without
-// [WithCache] the gate has nothing to guard.
+// resolution). A resolution that ends while the gate is closed is not cached. open is
+// called on every Resolve and must be fast and safe for concurrent use. Several gates
+// (this option repeated, or with [WithInvalidation]) must all be open. A nil open makes
+// the Resolver invalid (ErrInvalidConfig); without [WithCache] the gate has nothing to
+// guard. For a pgnotify.Listener, use WithInvalidation instead: it sets the gate and
+// registers the Resolver in one step.
 func WithCacheGate(open func() bool) Option {
 	return option(func(c *config) {
 		if open == nil {
 			c.fail("nil cache gate")
 			return
 		}
-		c.cacheGate = open
+		c.cacheGates = append(c.cacheGates, open)
 	})
+}
+
+// Invalidator drops cached results. [*Resolver] implements it; a source of
+// invalidations (see [WithInvalidation]) calls it.
+type Invalidator interface {
+	// Invalidate drops one user's cached results.
+	Invalidate(userID string)
+	// InvalidateAll drops every cached result.
+	InvalidateAll()
+}
+
+// InvalidationSource hears of changes to users' keys and settings wherever they are
+// made, and tells its Invalidators. *pgnotify.Listener implements it over PostgreSQL
+// LISTEN/NOTIFY.
+type InvalidationSource interface {
+	// Connected reports whether no change can have been missed: true only while the
+	// source is connected and has invalidated everything since it (re)connected.
+	Connected() bool
+	// Add registers inv: from then on, every change reaches it.
+	Add(inv Invalidator)
+}
+
+// WithInvalidation wires the Resolver into a fleet in one step: New registers the
+// Resolver with src (src.Add), and the cache is read and written only while
+// src.Connected() is true, as with [WithCacheGate]. A change made through any replica
+// then reaches this Resolver's cache, and while src may have missed one the cache is
+// bypassed. src keeps the Resolver for as long as src lives: build Resolvers once, not
+// per request. A Resolver that New reports invalid is not registered. A nil src makes
+// the Resolver invalid (ErrInvalidConfig).
+//
+//	l := pgnotify.New(os.Getenv("DATABASE_URL"))
+//	r := resolve.New(keys, settings, team, resolve.WithCache(time.Minute), resolve.WithInvalidation(l))
+//	go l.Run(ctx)
+func WithInvalidation(src InvalidationSource) Option {
+	return option(func(c *config) {
+		if src == nil {
+			c.fail("nil invalidation source")
+			return
+		}
+		c.cacheGates = append(c.cacheGates, src.Connected)
+		c.sources = append(c.sources, src)
+	})
+}
+
+// allOpen returns a gate open when every one of gates is, or nil for none.
+func allOpen(gates []func() bool) func() bool {
+	switch len(gates) {
+	case 0:
+		return nil
+	case 1:
+		return gates[0]
+	}
+	return func() bool {
+		for _, g := range gates {
+			if !g() {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // WithStoreTimeout bounds the store work of each resolution, [DefaultStoreTimeout]
@@ -171,7 +234,7 @@ func withClock(now func() time.Duration) Option {
 type CallOption struct {
 	model    string
 	hasModel bool
-	gateway  *GatewayOptions // WithGatewayOptions; nil: none
+	gateway  *gateway.Options // WithGatewayOptions; nil: none
 }
 
 // WithModel passes a model hint: "vendor/model" (e.g. "anthropic/claude-sonnet-4.5") or
@@ -188,26 +251,13 @@ func WithModel(hint string) CallOption { return CallOption{model: hint, hasModel
 // ("xai", "x-ai", "google", ...); slug is the router's name for it, which hints may then
 // use too. The defaults come from the catalogs: the gateway's current slug for xAI
 // (spacexai in @ai-sdk/gateway 4.0.146), x-ai on OpenRouter, and every other vendor as
-// the hint names it. Any other target, or an empty or malformed vendor or slug (white
-// space, a '/', over 64 bytes), makes the Resolver invalid (ErrInvalidConfig).
+// the hint names it. Any other target, or an empty or malformed vendor or slug (see
+// models.ValidSlug), makes the Resolver invalid (ErrInvalidConfig).
 func WithVendorSlug(target providers.ID, vendor, slug string) Option {
 	return option(func(c *config) {
-		vendor, slug = strings.ToLower(strings.TrimSpace(vendor)), strings.ToLower(strings.TrimSpace(slug))
-		if target != providers.Gateway && target != providers.OpenRouter {
-			c.fail("vendor slugs apply to the gateway and openrouter only")
-			return
+		if err := c.modelRules().SetVendorSlug(target, vendor, slug); err != nil {
+			c.fail("%v", err)
 		}
-		if !validSlug(vendor) || !validSlug(slug) {
-			c.fail("malformed vendor or slug")
-			return
-		}
-		mm := c.modelMap()
-		vendor = mm.vendorOf(vendor)
-		if mm.slugs[target] == nil {
-			mm.slugs[target] = map[string]string{}
-		}
-		mm.slugs[target][vendor] = slug
-		mm.alias[slug] = vendor
 	})
 }
 
@@ -223,46 +273,16 @@ func WithVendorSlug(target providers.ID, vendor, slug string) Option {
 // invalid (ErrInvalidConfig).
 func WithModelID(target providers.ID, hint, id string) Option {
 	return option(func(c *config) {
-		id = strings.TrimSpace(id)
-		if !target.Valid() {
-			c.fail("model id override for an unknown provider")
-			return
+		if err := c.modelRules().SetID(target, hint, id); err != nil {
+			c.fail("%v", err)
 		}
-		mm := c.modelMap()
-		m, err := mm.parse(hint)
-		if err != nil || m.raw == "" || id == "" || len(id) > maxModelLen || strings.IndexFunc(id, unicode.IsSpace) >= 0 {
-			c.fail("malformed model id override")
-			return
-		}
-		if mm.ids[target] == nil {
-			mm.ids[target] = map[string]string{}
-		}
-		mm.ids[target][m.key()] = id
 	})
 }
 
-// modelMap returns the config's model overrides, creating them on first use.
-func (c *config) modelMap() *modelMap {
+// modelRules returns the config's model overrides, creating them on first use.
+func (c *config) modelRules() *models.Rules {
 	if c.models == nil {
-		c.models = &modelMap{
-			slugs: map[providers.ID]map[string]string{},
-			ids:   map[providers.ID]map[string]string{},
-			alias: map[string]string{},
-		}
+		c.models = &models.Rules{}
 	}
 	return c.models
-}
-
-// validSlug reports whether s can name a vendor: 1 to 64 bytes of printable ASCII
-// without white space or '/'.
-func validSlug(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '/' {
-			return false
-		}
-	}
-	return true
 }

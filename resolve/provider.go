@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -47,7 +48,7 @@ type Provider struct {
 	BaseURLSource string           // SourceDefault, SourceUser or SourceTeam
 	Model         string           // "" unless the call passed WithModel
 
-	gateway *gatewayParams // gateway options and per-request BYOK; nil: none
+	gateway *gateway.Params // gateway options and per-request BYOK; nil: none
 }
 
 // Authorize sets the provider's authentication headers on h: x-api-key and

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/models"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -33,15 +35,15 @@ type Resolver struct {
 	order     []providers.ID // paths 2 and 4
 	snapOrder []providers.ID // gateway + order, for Snapshot without a hint
 	urls      *urlPolicy     // gateway base-URL policy with the allowed hosts
-	models    *modelMap      // model id overrides; nil: none
+	models    *models.Rules  // model id overrides; nil: none
 	tracer    trace.Tracer   // nil: spans off
 	metrics   *metrics       // nil: metrics off
 	cache     *cache         // nil: no cache
 	timeout   time.Duration  // bound on each resolution's store work
 	err       error          // configuration error, reported by every Resolve
 
-	gwRaw     GatewayOptions          // WithDefaultGatewayOptions as given, under the calls' options
-	gwDefault *gatewayParams          // the defaults every gateway Provider carries; nil: none
+	gwRaw     gateway.Options         // WithDefaultGatewayOptions as given, under the calls' options
+	gwDefault *gateway.Params         // the defaults every gateway Provider carries; nil: none
 	byok      map[providers.ID]string // gateway-byok slug per provider; nil: WithGatewayBYOK off
 }
 
@@ -75,19 +77,19 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		err:       cfg.err,
 	}
 	r.snap, _ = keys.(Snapshotter)
-	if !cfg.gatewayDefaults.isZero() {
+	if !cfg.gatewayDefaults.IsZero() {
 		r.gwRaw = cfg.gatewayDefaults
-		g, err := compileGateway(cfg.gatewayDefaults, cfg.models)
+		g, err := gateway.Compile(cfg.gatewayDefaults, cfg.models)
 		if err != nil && r.err == nil {
-			var e *Error
+			var e *gateway.OptionsError
 			errors.As(err, &e)
-			r.err = &Error{Step: StepInput, Kind: ErrInvalidConfig, Reason: "gateway options: " + e.Reason, Cause: ErrInvalidGatewayOptions}
+			r.err = &Error{Step: StepInput, Kind: ErrInvalidConfig, Reason: "gateway options: " + e.Reason, Cause: err}
 			cfg.err = r.err
 		}
-		r.gwDefault = (*gatewayParams)(nil).withOptions(g)
+		r.gwDefault = gateway.NewParams(g, "", providers.Secret{})
 	}
 	if cfg.gatewayBYOK {
-		r.byok = gatewayBYOKSlugs(cfg.models, cfg.byokSlugs)
+		r.byok = gateway.BYOKSlugs(cfg.models, cfg.byokSlugs)
 	}
 	tp := cfg.tracerProvider
 	if tp == nil {
@@ -96,8 +98,14 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	if _, isNoop := tp.(noop.TracerProvider); !isNoop {
 		r.tracer = tp.Tracer(scopeName)
 	}
-	if cfg.cacheTTL > 0 && cfg.err == nil {
-		r.cache = newCache(cfg.cacheTTL, cfg.cacheGate, cfg.clock)
+	if cfg.err != nil {
+		return r
+	}
+	if cfg.cacheTTL > 0 {
+		r.cache = newCache(cfg.cacheTTL, allOpen(cfg.cacheGates), cfg.clock)
+	}
+	for _, src := range cfg.sources {
+		src.Add(r)
 	}
 	return r
 }
@@ -107,6 +115,10 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 // the user's gateway key, the user's provider keys, then (only with the user's consent)
 // the team gateway and the server's keys. Every error is an *[Error].
 func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (p Provider, path Path, err error) {
+	var span trace.Span
+	if r.tracer != nil {
+		ctx, span = r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
+	}
 	var hint string
 	withGateway := false
 	for _, o := range opts {
@@ -115,41 +127,26 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 		}
 		withGateway = withGateway || o.gateway != nil
 	}
-	if r.tracer == nil {
-		if withGateway {
-			_, res, err := r.resolveWithGateway(ctx, userID, hint, opts, &p, &path)
-			r.metrics.count(ctx, path, err, res)
-			return p, path, err
-		}
-		e, res := r.lookup(ctx, userID, hint)
-		if e != nil {
-			e.fill(&p, &path) // straight into the results: a Provider is 80 bytes
-			r.metrics.hit(ctx, e, path)
-			return p, path, nil
-		}
-		p, path, err = r.resolve(ctx, userID, hint, res)
-		r.metrics.count(ctx, path, err, res)
-		return p, path, err
-	}
-
-	ctx, span := r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
 	var e *cacheEntry
 	var res cacheResult
 	if withGateway {
 		e, res, err = r.resolveWithGateway(ctx, userID, hint, opts, &p, &path)
+	} else if e, res = r.lookup(ctx, userID, hint); e != nil {
+		e.fill(&p, &path) // straight into the results: a Provider is 80 bytes
 	} else {
-		e, res = r.lookup(ctx, userID, hint)
-		if e != nil {
-			e.fill(&p, &path)
-		} else {
-			p, path, err = r.resolve(ctx, userID, hint, res)
+		p, path, err = r.resolve(ctx, userID, hint, res)
+	}
+	if e != nil {
+		r.metrics.hit(ctx, e, path)
+	} else {
+		r.metrics.count(ctx, path, err, res)
+	}
+	if span != nil {
+		if span.IsRecording() {
+			r.record(span, p, path, hint != "", e != nil, err)
 		}
+		span.End()
 	}
-	r.metrics.count(ctx, path, err, res)
-	if span.IsRecording() {
-		r.record(span, p, path, hint != "", e != nil, err)
-	}
-	span.End()
 	return p, path, err
 }
 
@@ -167,12 +164,14 @@ func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, 
 	o := r.gwRaw
 	for _, c := range opts {
 		if c.gateway != nil {
-			o = o.over(*c.gateway)
+			o = o.Over(*c.gateway)
 		}
 	}
-	g, err := compileGateway(o, r.models)
+	g, err := gateway.Compile(o, r.models)
 	if err != nil {
-		return nil, res, err
+		var oe *gateway.OptionsError
+		errors.As(err, &oe)
+		return nil, res, &Error{Step: StepInput, Kind: gateway.ErrInvalidOptions, Reason: oe.Reason}
 	}
 	e, res := r.lookup(ctx, userID, hint)
 	if e != nil {
@@ -181,7 +180,7 @@ func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, 
 		return nil, res, err
 	}
 	if p.ID == providers.Gateway {
-		p.gateway = p.gateway.withOptions(g)
+		p.gateway = p.gateway.WithOptions(g)
 	}
 	return e, res, nil
 }
@@ -286,15 +285,15 @@ func (r *Resolver) resolveDetached(ctx context.Context, userID, hint string) (Pr
 
 // resolveUncached runs the four paths against the stores.
 func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Provider, Path, error) {
-	m, err := r.models.parse(hint)
+	m, err := models.Parse(hint, r.models)
 	if err != nil {
-		return Provider{}, "", err
+		return Provider{}, "", &Error{Step: StepInput, Kind: ErrInvalidModel}
 	}
 	eligible := r.order
-	if m.raw != "" {
+	if !m.IsZero() {
 		eligible = make([]providers.ID, 0, len(r.order))
 		for _, id := range r.order {
-			if _, ok := m.forProvider(id); ok {
+			if _, ok := m.For(id); ok {
 				eligible = append(eligible, id)
 			}
 		}
@@ -333,7 +332,7 @@ func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Pr
 // Resolver has WithGatewayBYOK, the gateway has a BYOK slug for id, the team has a
 // gateway key and the user consents; on user-provider otherwise. known is the consent a
 // Snapshotter already returned, or nil. A failing store stops resolution, as everywhere.
-func (r *Resolver) userProvider(ctx context.Context, userID string, id providers.ID, key providers.Secret, m model, known *bool) (Provider, Path, error) {
+func (r *Resolver) userProvider(ctx context.Context, userID string, id providers.ID, key providers.Secret, m models.Hint, known *bool) (Provider, Path, error) {
 	slug, ok := r.byok[id]
 	if !ok {
 		return r.provider(UserProvider, id, key, m)
@@ -345,18 +344,9 @@ func (r *Resolver) userProvider(ctx context.Context, userID string, id providers
 	case err != nil || gwKey.IsZero(): // no team gateway
 		return r.provider(UserProvider, id, key, m)
 	}
-	allow := true
-	if known != nil {
-		allow = *known
-	} else {
-		a, err := r.allowFallback(ctx, userID)
-		switch {
-		case err == nil:
-			allow = a
-		case errors.Is(err, ErrNotFound): // no settings: the database default, true
-		default:
-			return Provider{}, "", storeError(ctx, StepConsent, err)
-		}
+	allow, err := r.consents(ctx, userID, known)
+	if err != nil {
+		return Provider{}, "", err
 	}
 	if !allow {
 		return r.provider(UserProvider, id, key, m)
@@ -365,18 +355,15 @@ func (r *Resolver) userProvider(ctx context.Context, userID string, id providers
 	if err != nil {
 		return Provider{}, "", err
 	}
-	p.gateway = &gatewayParams{byokSlug: slug, byokKey: key}
-	if r.gwDefault != nil {
-		p.gateway.opts = r.gwDefault.opts
-	}
+	p.gateway = gateway.NewParams(r.gwDefault.Compiled(), slug, key)
 	return p, path, nil
 }
 
 // fromSnapshot resolves with one Snapshot round trip (plus, at most, the team config
 // and a consent read when the store did not know the consent).
-func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m model, eligible []providers.ID) (Provider, Path, error) {
+func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m models.Hint, eligible []providers.ID) (Provider, Path, error) {
 	order := r.snapOrder
-	if m.raw != "" {
+	if !m.IsZero() {
 		order = append([]providers.ID{providers.Gateway}, eligible...)
 	}
 	s, err := r.snapshot(ctx, userID, order)
@@ -398,7 +385,7 @@ func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m model, eli
 
 // teamPaths runs paths 3 and 4. Consent is read only when a team credential exists;
 // known is the consent a Snapshotter already returned, or nil.
-func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligible []providers.ID, known *bool) (Provider, Path, error) {
+func (r *Resolver) teamPaths(ctx context.Context, userID string, m models.Hint, eligible []providers.ID, known *bool) (Provider, Path, error) {
 	gwKey, gwURL, err := r.teamGateway(ctx)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepTeamGateway, err)
@@ -423,18 +410,9 @@ func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligib
 		}
 	}
 
-	allow := true
-	if known != nil {
-		allow = *known
-	} else {
-		a, err := r.allowFallback(ctx, userID)
-		switch {
-		case err == nil:
-			allow = a
-		case errors.Is(err, ErrNotFound): // no settings: the database default, true
-		default:
-			return Provider{}, "", storeError(ctx, StepConsent, err)
-		}
+	allow, err := r.consents(ctx, userID, known)
+	if err != nil {
+		return Provider{}, "", err
 	}
 	if !allow {
 		return Provider{}, "", &Error{Step: StepConsent, Kind: ErrFallbackDisabled}
@@ -444,6 +422,24 @@ func (r *Resolver) teamPaths(ctx context.Context, userID string, m model, eligib
 		return r.gateway(TeamGateway, gwKey, gwURL, SourceTeam, m)
 	}
 	return r.provider(ServerProvider, serverID, serverKey, m)
+}
+
+// consents reports whether the user lets the team's credentials serve them: known, when
+// a Snapshotter returned it, else the ConsentStore's answer, where ErrNotFound (no
+// settings) is the database default, true. A failing store stops resolution.
+func (r *Resolver) consents(ctx context.Context, userID string, known *bool) (bool, error) {
+	if known != nil {
+		return *known, nil
+	}
+	allow, err := r.allowFallback(ctx, userID)
+	switch {
+	case err == nil:
+		return allow, nil
+	case errors.Is(err, ErrNotFound):
+		return true, nil
+	default:
+		return false, storeError(ctx, StepConsent, err)
+	}
 }
 
 // The store calls, timed for MetricStoreDuration.
@@ -492,9 +488,9 @@ func (r *Resolver) allowFallback(ctx context.Context, userID string) (bool, erro
 
 // gateway builds a gateway credential. A non-empty base URL must pass the URL policy;
 // a failure stops resolution, so the key never goes to another host.
-func (r *Resolver) gateway(path Path, key providers.Secret, baseURL, source string, m model) (Provider, Path, error) {
+func (r *Resolver) gateway(path Path, key providers.Secret, baseURL, source string, m models.Hint) (Provider, Path, error) {
 	p := Provider{ID: providers.Gateway, APIKey: key, BaseURLSource: source, gateway: r.gwDefault}
-	p.Model, _ = m.forProvider(providers.Gateway)
+	p.Model, _ = m.For(providers.Gateway)
 	if baseURL = strings.TrimSpace(baseURL); baseURL == "" {
 		spec, _ := providers.Gateway.Spec()
 		p.BaseURL, p.BaseURLSource = spec.BaseURL, SourceDefault
@@ -509,9 +505,9 @@ func (r *Resolver) gateway(path Path, key providers.Secret, baseURL, source stri
 }
 
 // provider builds a provider credential with the provider's default base URL.
-func (r *Resolver) provider(path Path, id providers.ID, key providers.Secret, m model) (Provider, Path, error) {
+func (r *Resolver) provider(path Path, id providers.ID, key providers.Secret, m models.Hint) (Provider, Path, error) {
 	spec, _ := id.Spec()
 	p := Provider{ID: id, APIKey: key, BaseURL: spec.BaseURL, BaseURLSource: SourceDefault}
-	p.Model, _ = m.forProvider(id)
+	p.Model, _ = m.For(id)
 	return p, path, nil
 }

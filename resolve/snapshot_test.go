@@ -130,15 +130,26 @@ func TestSnapshot_failuresAndInconsistency(t *testing.T) {
 	}
 }
 
+// A cold resolve costs one Snapshot call and nothing else, even for a user whom only
+// the team serves (the consent comes with the snapshot); a cached one costs no call at
+// all: no Snapshot, no Key, no consent read.
 func TestSnapshot_cachedResolveMakesNoCall(t *testing.T) {
 	keys, consent := resolvetest.NewKeys(), resolvetest.NewConsent(true)
 	keys.Put(user1, providers.Anthropic, "u-an")
 	snap := resolvetest.NewSnapshotKeys(keys, consent)
-	r := resolve.New(snap, consent, resolve.Team{}, resolve.WithCache(time.Minute))
-	for range 5 {
-		p, _, err := r.Resolve(t.Context(), user1)
-		require.NoError(t, err)
-		assert.Equal(t, providers.Anthropic, p.ID)
+	r := resolve.New(snap, consent, teamGateway("t-gw", ""), resolve.WithCache(time.Minute))
+	want := map[string]resolve.Path{user1: resolve.UserProvider, user2: resolve.TeamGateway}
+	for i := range 5 {
+		for user, path := range want {
+			_, got, err := r.Resolve(t.Context(), user)
+			require.NoError(t, err)
+			assert.Equal(t, path, got, user)
+		}
+		if i == 0 {
+			assert.Equal(t, 2, snap.Calls(), "one snapshot per cold resolve")
+		}
 	}
-	assert.Equal(t, 1, snap.Calls())
+	assert.Equal(t, 2, snap.Calls(), "cached resolves make no snapshot")
+	assert.Zero(t, keys.Calls(), "no Key or GatewayBaseURL call, cold or cached")
+	assert.Zero(t, consent.Calls(), "no consent read: it came with the snapshot")
 }

@@ -104,16 +104,10 @@ type transport struct {
 //
 // On a gateway Provider that carries gateway options or per-request BYOK (see
 // [Provider.GatewayOptions], [Provider.GatewayBYOK]), it also merges them into
-// providerOptions.gateway of every POST whose Content-Type is application/json (any
-// parameters): it reads the body (at most [MaxGatewayBodyBytes]), adds the members the
-// body's providerOptions.gateway lacks, creating providerOptions and gateway when absent
-// or null, and sends the result with a matching ContentLength and GetBody. A member the
-// body already has is the caller's and is kept as it is; byok is merged by provider slug,
-// so the user's key is added unless the body's byok names that slug. Every other byte of
-// the body is kept as written: key order, white space, numbers. Other methods, other
-// content types and empty bodies pass through unchanged. A JSON body the options cannot
-// be merged into is refused with an error matching [ErrGatewayBody], before base is
-// called.
+// providerOptions.gateway of every JSON POST body, as gateway.Params.Apply describes: the
+// body's own members are kept, every other byte is kept as written, and a JSON body the
+// options cannot be merged into is refused with an error matching gateway.ErrBody,
+// before base is called.
 //
 // A nil base means the guarded transport of [Provider.HTTPClient], shared by all
 // Providers: its dialer refuses non-public addresses after name resolution. With a
@@ -134,10 +128,8 @@ func (p Provider) Transport(base http.RoundTripper) http.RoundTripper {
 		t.scheme = u.Scheme // url.Parse lower-cases it
 		t.host = strings.ToLower(u.Hostname())
 		t.port = effectivePort(u.Scheme, u.Port())
-		if p.ID == providers.Gateway {
-			if edit := gatewayEdit(p.gateway); edit != nil {
-				t.edits = append(t.edits, edit)
-			}
+		if p.ID == providers.Gateway && p.gateway != nil {
+			t.edits = append(t.edits, p.gateway.Apply)
 		}
 	}
 	return t

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
@@ -106,7 +107,7 @@ func chatBody(b *testing.B) []byte {
 // Transport over a base that does nothing. plain carries no options, so the body is not
 // read; options merges four options into it; byok merges them and the user's key.
 func BenchmarkTransportGatewayBody(b *testing.B) {
-	opts := resolve.GatewayOptions{Order: []string{"anthropic", "bedrock"}, Models: []string{"gpt-4o"}, User: "end-user-1", Tags: []string{"chat"}}
+	opts := gateway.Options{Order: []string{"anthropic", "bedrock"}, Models: []string{"gpt-4o"}, User: "end-user-1", Tags: []string{"chat"}}
 	for _, c := range []struct {
 		name string
 		opts []resolve.Option

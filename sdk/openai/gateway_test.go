@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
@@ -97,9 +98,9 @@ func TestRequestOptions_gatewayBYOKAndOptions(t *testing.T) {
 	keys.Put(user, providers.Anthropic, userKey)
 	r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{GatewayKey: providers.NewSecret(teamKey)},
 		resolve.WithGatewayBYOK(),
-		resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{Order: []string{"anthropic", "bedrock"}, ZeroDataRetention: true}))
+		resolve.WithDefaultGatewayOptions(gateway.Options{Order: []string{"anthropic", "bedrock"}, ZeroDataRetention: true}))
 	p, path, err := r.Resolve(t.Context(), user, resolve.WithModel("claude-sonnet-4-5"),
-		resolve.WithGatewayOptions(resolve.GatewayOptions{Models: []string{"gpt-4o"}, User: "end-user-1", Tags: []string{"sdk"}}))
+		resolve.WithGatewayOptions(gateway.Options{Models: []string{"gpt-4o"}, User: "end-user-1", Tags: []string{"sdk"}}))
 	require.NoError(t, err)
 	require.Equal(t, resolve.GatewayBYOK, path)
 
@@ -169,7 +170,7 @@ func TestRequestOptions_gatewayBYOKConsentOffSendsBodyUnchanged(t *testing.T) {
 	keys := resolvetest.NewKeys()
 	keys.Put(user, providers.OpenAI, "sk-user-openai-3a9c")
 	r := resolve.New(keys, resolvetest.NewConsent(false), resolve.Team{GatewayKey: providers.NewSecret("vck-team-1")},
-		resolve.WithGatewayBYOK(), resolve.WithDefaultGatewayOptions(resolve.GatewayOptions{User: "u"}))
+		resolve.WithGatewayBYOK(), resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"}))
 	p, path, err := r.Resolve(t.Context(), user, resolve.WithModel("gpt-4o"))
 	require.NoError(t, err)
 	require.Equal(t, resolve.UserProvider, path)

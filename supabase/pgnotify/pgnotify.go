@@ -7,9 +7,11 @@
 // calls Invalidate on every [Invalidator] added to it (a *resolve.Resolver is one):
 //
 //	l := pgnotify.New(os.Getenv("DATABASE_URL"))
-//	r := resolve.New(keys, settings, team, resolve.WithCache(time.Minute), resolve.WithCacheGate(l.Connected))
-//	l.Add(r)
+//	r := resolve.New(keys, settings, team, resolve.WithCache(time.Minute), resolve.WithInvalidation(l))
 //	go l.Run(ctx)
+//
+// resolve.WithInvalidation registers the Resolver with the Listener ([Listener.Add]) and
+// makes [Listener.Connected] its cache gate, in one step.
 //
 // # Fail safe
 //
@@ -47,6 +49,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/supabase"
 )
 
@@ -55,10 +58,10 @@ const Channel = "byok_invalidate"
 
 // Invalidator is a cache the Listener keeps right; *resolve.Resolver implements it.
 // Its methods must be safe for concurrent use and must not block.
-type Invalidator interface {
-	Invalidate(userID string)
-	InvalidateAll()
-}
+type Invalidator = resolve.Invalidator
+
+// A Listener is what resolve.WithInvalidation takes.
+var _ resolve.InvalidationSource = (*Listener)(nil)
 
 // Errors of [Listener.Run].
 var (

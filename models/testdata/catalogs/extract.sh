@@ -2,7 +2,7 @@
 # Extracts the model catalogs the providers ship into gateway.txt, anthropic.txt and
 # openai.txt, one model id per line, sorted, each under a header naming the package,
 # its version and where in it the list was found. Needs npm and go (the npm registry
-# and the Go module proxy). Then run `go generate ./resolve/` to rebuild the tables the
+# and the Go module proxy). Then run `go generate ./models/` to rebuild the tables the
 # library uses (catalog_gen.go); its tests check that both agree.
 #
 #	./extract.sh [GATEWAY_VERSION [ANTHROPIC_SDK_VERSION [OPENAI_SDK_VERSION]]]
