@@ -3,8 +3,8 @@ module github.com/byok-go/byok/examples/chat
 go 1.26.0
 
 require (
-	github.com/byok-go/byok v0.0.0-00010101000000-000000000000
-	github.com/byok-go/byok/sdk/openai v0.0.0-00010101000000-000000000000
+	github.com/byok-go/byok v0.1.0
+	github.com/byok-go/byok/sdk/openai v0.1.0
 	github.com/openai/openai-go/v3 v3.99.0
 	github.com/stretchr/testify v1.12.1
 )

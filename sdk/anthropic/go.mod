@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/anthropics/anthropic-sdk-go v1.84.0
-	github.com/byok-go/byok v0.0.0-00010101000000-000000000000
+	github.com/byok-go/byok v0.1.0
 	github.com/stretchr/testify v1.12.1
 )
 

@@ -59,10 +59,8 @@ func RequestOptions(p resolve.Provider, base http.RoundTripper) ([]option.Reques
 	if p.APIKey.IsZero() || p.BaseURL == "" {
 		return nil, ErrNoCredential
 	}
-	client := p.HTTPClient()
-	if base != nil {
-		client = &http.Client{Transport: p.Transport(base)}
-	}
+	// Transport(nil) is HTTPClient's guarded transport, so one client covers both cases.
+	client := &http.Client{Transport: p.Transport(base)}
 	return []option.RequestOption{
 		option.WithBaseURL(p.BaseURL),
 		option.WithHTTPClient(client),
