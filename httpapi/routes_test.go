@@ -1,0 +1,272 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/byok-go/byok/httpapi"
+	"github.com/byok-go/byok/providers"
+	"github.com/byok-go/byok/resolve"
+	"github.com/byok-go/byok/resolve/resolvetest"
+)
+
+// Unclean paths get a JSON 404 from the handler: http.ServeMux would answer a 307 with an
+// HTML body, before authentication.
+func TestRouting_uncleanPathsAreJSON404(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/api//keys"},
+		{"GET", "//api/keys"},
+		{"GET", "/api/keys/"},
+		{"GET", "/api/keys/../keys"},
+		{"GET", "/api/./keys"},
+		{"GET", "/api/keys/."},
+		{"GET", "/api/keys/%2e%2e/keys"},
+		{"GET", "/api/%2E/keys"},
+		{"GET", "/api%2Fkeys"},
+		{"GET", "/api%2fkeys"},
+		{"GET", "/api/provider%73/resolve"},
+		{"POST", "/api//keys"},
+		{"POST", "/api/keys/../keys"},
+		{"POST", "/api/keys/%2e%2e/keys"},
+		{"DELETE", "/api/keys/openai/"},
+		{"DELETE", "/api/keys//openai"},
+		{"DELETE", "/api/keys/./openai"},
+		{"DELETE", "/api/keys/x/../openai"},
+		{"DELETE", "/api/keys/%2e%2e%2Fkeys%2Fopenai"},
+		{"DELETE", "/api/keys%2Fopenai"},
+		{"DELETE", "/api/keys/open%61i"},
+		{"GET", "/api/user-settings/.."},
+		{"GET", "/api/health/byok/../byok"},
+		{"GET", "/api/unknown"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			body := ""
+			if tc.method == "POST" {
+				body = `{"service":"openai","apiKey":"sk-1"}`
+			}
+			r := e.do(t, tc.method, tc.path, alice, body, "X-Internal-Key", opKey)
+			assertError(t, r, http.StatusNotFound, "not_found")
+			assert.Empty(t, r.header.Get("Location"), "no redirect")
+		})
+	}
+	assert.Zero(t, e.keys.Calls(), "no store call")
+	infos, _ := e.keys.ListKeys(t.Context(), alice)
+	assert.Empty(t, infos)
+
+	// The clean forms still work.
+	require.Equal(t, http.StatusNoContent, e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-1"}`).status)
+	require.Equal(t, http.StatusNoContent, e.do(t, "DELETE", "/api/keys/openai", alice, "").status)
+	require.Equal(t, http.StatusOK, e.do(t, "GET", "/api/keys?x=/../", alice, "").status, "the query is not the path")
+}
+
+// authedRoutes are every route that needs a user.
+var authedRoutes = []struct{ method, path, body string }{
+	{"GET", "/api/keys", ""},
+	{"POST", "/api/keys", `{"service":"openai","apiKey":"sk-1"}`},
+	{"DELETE", "/api/keys/openai", ""},
+	{"POST", "/api/keys/validate", `{"service":"openai","apiKey":"sk-1"}`},
+	{"GET", "/api/user-settings", ""},
+	{"POST", "/api/user-settings", `{"allowGatewayFallback":false}`},
+	{"GET", "/api/providers/resolve", ""},
+}
+
+func TestAuth_refusedBeforeLimitOrStore(t *testing.T) {
+	e := newEnv(t)
+	for _, rt := range authedRoutes {
+		for name, hdr := range map[string][]string{
+			"missing":      nil,
+			"wrong scheme": {"Authorization", "Basic dXNlcjpwYXNz"},
+			"forged":       {"Authorization", "Bearer not-a-user-token"},
+			"empty":        {"Authorization", "Bearer "},
+		} {
+			r := e.do(t, rt.method, rt.path, "", rt.body, hdr...)
+			assertError(t, r, 401, "unauthorized")
+			assert.NotEmpty(t, r.header.Get("WWW-Authenticate"), "%s %s %s", rt.method, rt.path, name)
+			assert.Empty(t, r.header.Get("X-RateLimit-Limit"), "no rate-limit charge")
+		}
+	}
+	assert.Zero(t, e.limiter.count(), "no rate-limit charge")
+	assert.Zero(t, e.keys.Calls(), "no store call")
+	assert.Zero(t, e.consent.Calls(), "no store call")
+	assert.Zero(t, e.validator.calls)
+}
+
+func TestRateLimits(t *testing.T) {
+	e := newEnv(t)
+	// GET and POST /api/keys share 10 a minute.
+	for i := range 10 {
+		method, body := "GET", ""
+		if i%2 == 1 {
+			method, body = "POST", `{"service":"openai","apiKey":"sk-1"}`
+		}
+		r := e.do(t, method, "/api/keys", alice, body)
+		require.Less(t, r.status, 300, "request %d: %s", i+1, r.body)
+		assert.Equal(t, "10", r.header.Get("X-RateLimit-Limit"))
+		assert.Equal(t, strconv.Itoa(9-i), r.header.Get("X-RateLimit-Remaining"))
+		reset, err := strconv.ParseInt(r.header.Get("X-RateLimit-Reset"), 10, 64)
+		require.NoError(t, err)
+		assert.InDelta(t, time.Now().Add(time.Minute).Unix(), reset, 90)
+	}
+	calls := e.keys.Calls()
+	r := e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-2"}`)
+	assertError(t, r, 429, "rate_limit_exceeded")
+	retry, err := strconv.Atoi(r.header.Get("Retry-After"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, retry, 1)
+	assert.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
+	assert.Equal(t, calls, e.keys.Calls(), "a limited request never reaches the store")
+	key, _ := e.keys.Key(t.Context(), alice, providers.OpenAI)
+	assert.Equal(t, "sk-1", key.Reveal(), "the limited request stored nothing")
+	assertError(t, e.do(t, "GET", "/api/keys", alice, ""), 429, "rate_limit_exceeded")
+
+	// Other routes and other users have their own budgets.
+	assert.Equal(t, http.StatusNoContent, e.do(t, "DELETE", "/api/keys/xai", alice, "").status)
+	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/api/keys", bob, "").status)
+
+	// Per-route numbers.
+	for _, tc := range []struct {
+		method, path, body string
+		limit              int
+	}{
+		{"DELETE", "/api/keys/openai", "", 20},
+		{"POST", "/api/keys/validate", `{"service":"openai","apiKey":"sk-1"}`, 20},
+		{"GET", "/api/user-settings", "", 60},
+		{"POST", "/api/user-settings", `{"allowGatewayFallback":true}`, 10},
+		{"GET", "/api/providers/resolve", "", 60},
+	} {
+		e := newEnv(t)
+		for i := range tc.limit {
+			r := e.do(t, tc.method, tc.path, alice, tc.body)
+			require.NotEqual(t, 429, r.status, "%s %s request %d", tc.method, tc.path, i+1)
+			assert.Equal(t, strconv.Itoa(tc.limit), r.header.Get("X-RateLimit-Limit"))
+		}
+		assertError(t, e.do(t, tc.method, tc.path, alice, tc.body), 429, "rate_limit_exceeded")
+	}
+}
+
+// failingLimiter always errors.
+type failingLimiter struct{}
+
+func (failingLimiter) Allow(context.Context, string, httpapi.Limit) (httpapi.Decision, error) {
+	return httpapi.Decision{}, errors.New("redis down")
+}
+
+func TestRateLimiterFailureFailsClosed(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.Limiter = failingLimiter{} })
+	assertError(t, e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-1"}`), 503, "rate_limiter_unavailable")
+	assert.Zero(t, e.keys.Calls())
+}
+
+func TestRoutingAndHeaders(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(t, "PUT", "/api/keys", alice, "")
+	assertError(t, r, 405, "method_not_allowed")
+	assert.Equal(t, "GET, POST", r.header.Get("Allow"))
+	assertError(t, e.do(t, "GET", "/api/keys/validate", alice, ""), 405, "method_not_allowed")
+	assertError(t, e.do(t, "POST", "/api/health/byok", "", ""), 405, "method_not_allowed")
+	assertError(t, e.do(t, "GET", "/api/nope", alice, ""), 404, "not_found")
+	r = e.do(t, "GET", "/api/keys", alice, "")
+	assert.Equal(t, "nosniff", r.header.Get("X-Content-Type-Options"))
+}
+
+func TestMisconfiguration(t *testing.T) {
+	assert.ErrorIs(t, httpapi.Config{}.Validate(), httpapi.ErrMissingConfig)
+	e := newEnv(t, func(c *httpapi.Config) { c.Authenticate = nil; c.Keys = nil })
+	assertError(t, e.do(t, "GET", "/api/keys", alice, ""), 500, "server_misconfigured")
+	assert.Contains(t, e.logs.String(), "Authenticate, Keys")
+	e = newEnv(t, func(c *httpapi.Config) { c.Keys = nil; c.Consent = nil; c.Resolver = nil })
+	assertError(t, e.do(t, "GET", "/api/keys", alice, ""), 500, "server_misconfigured")
+	assertError(t, e.do(t, "DELETE", "/api/keys/openai", alice, ""), 500, "server_misconfigured")
+	assertError(t, e.do(t, "GET", "/api/user-settings", alice, ""), 500, "server_misconfigured")
+	assertError(t, e.do(t, "GET", "/api/providers/resolve", alice, ""), 500, "server_misconfigured")
+}
+
+// panicking is a key store that panics with a key in the value.
+type panicking struct{ *resolvetest.Keys }
+
+func (panicking) ListKeys(context.Context, string) ([]resolve.KeyInfo, error) {
+	panic("sk-panic-canary")
+}
+
+func TestPanicIsA500WithoutItsValue(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.Keys = panicking{resolvetest.NewKeys()} })
+	r := e.do(t, "GET", "/api/keys", alice, "")
+	assertError(t, r, 500, "internal_error")
+	assert.NotContains(t, r.body, "sk-panic-canary")
+	assert.NotContains(t, e.logs.String(), "sk-panic-canary")
+	assert.Contains(t, e.logs.String(), "handler panicked")
+}
+
+func TestLogs(t *testing.T) {
+	e := newEnv(t)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-log"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"mistral","apiKey":"sk-log"}`)
+	lines := strings.Split(strings.TrimSpace(e.logs.String()), "\n")
+	require.Len(t, lines, 2)
+	var ok, bad map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &ok))
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &bad))
+	assert.Equal(t, "/api/keys", ok["route"])
+	assert.Equal(t, "POST", ok["method"])
+	assert.EqualValues(t, 204, ok["status"])
+	assert.Contains(t, ok, "duration")
+	assert.NotContains(t, ok, "error")
+	assert.EqualValues(t, 400, bad["status"])
+	assert.Equal(t, "bad_request", bad["error"])
+	assert.NotContains(t, e.logs.String(), alice, "no user id")
+}
+
+// TestCanary sends canary keys and tokens through every route, successes and
+// failures, and searches every response body and log line for them.
+func TestCanary(t *testing.T) {
+	const canary = "CANARYx7Q9"
+	e := newEnv(t)
+	e.validator.result = providers.Validation{Reason: "INVALID_KEY", Status: 401}
+	for _, svc := range []string{"gateway", "openai", "openrouter", "anthropic", "xai"} {
+		e.do(t, "POST", "/api/keys", alice, `{"service":"`+svc+`","apiKey":"sk-`+canary+`"}`)
+		e.do(t, "POST", "/api/keys/validate", alice, `{"service":"`+svc+`","apiKey":"sk-`+canary+`"}`)
+	}
+	e.do(t, "POST", "/api/keys", alice, `{"service":"gateway","apiKey":"sk-`+canary+`","baseUrl":"https://`+canary+`.internal/v1"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"sk-`+canary+`","apiKey":"sk-`+canary+`"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk `+canary+`"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+`","x":"`+canary+`"}`)
+	e.do(t, "POST", "/api/keys/validate", alice, `{"service":"nope","apiKey":"sk-`+canary+`"}`)
+	// Bodies the strict decoder refuses, and unclean paths.
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+`"}`, "Content-Type", "text/plain; "+canary+"=1")
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+`","apiKey":"sk-`+canary+`2"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","APIKEY":"sk-`+canary+`"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","`+canary+`":1}`)
+	e.do(t, "POST", "/api/keys", alice, "{\"service\":\"openai\",\"apiKey\":\"sk-"+canary+"\xff\"}")
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-\u202e`+canary+`"}`)
+	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+strings.Repeat("x", 1100)+`"}`)
+	e.do(t, "POST", "/api/keys/validate", alice, `{"service":"openai","apiKey":["sk-`+canary+`"]}`)
+	e.do(t, "DELETE", "/api/keys/../"+canary, alice, "")
+	e.do(t, "GET", "/api//keys/"+canary, alice, "")
+	e.do(t, "DELETE", "/api/keys/"+canary, alice, "")
+	e.do(t, "GET", "/api/keys", alice, "")
+	e.do(t, "GET", "/api/providers/resolve", alice, "")
+	e.do(t, "POST", "/api/user-settings", alice, `{"allowGatewayFallback":"`+canary+`"}`)
+	e.do(t, "GET", "/api/health/byok", "", "", "X-Internal-Key", canary)
+	e.do(t, "GET", "/api/health/byok", "", "", "Authorization", "Bearer "+canary)
+	e.do(t, "GET", "/api/keys", "", "", "Authorization", "Bearer "+canary)
+	e.keys.FailWith(errors.New("store error quoting sk-" + canary))
+	e.do(t, "GET", "/api/keys", bob, "")
+	e.do(t, "POST", "/api/keys", bob, `{"service":"openai","apiKey":"sk-`+canary+`"}`)
+
+	require.Greater(t, len(e.bodies), 20)
+	for i, b := range e.bodies {
+		assert.NotContains(t, b, canary, "response %d", i)
+	}
+	assert.NotContains(t, e.logs.String(), canary)
+	assert.NotContains(t, e.logs.String(), "vck-team-http")
+}
