@@ -95,13 +95,13 @@ type env struct {
 	bodies    []string
 }
 
-// authenticate accepts "Bearer user:<id>" only.
-func authenticate(r *http.Request) (string, error) {
+// verify accepts "Bearer user:<id>" only, and returns claims with nothing but the user id.
+func verify(r *http.Request) (httpapi.Claims, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer user:")
 	if !ok || token == "" {
-		return "", errors.New("bad token")
+		return httpapi.Claims{}, errors.New("bad token")
 	}
-	return token, nil
+	return httpapi.Claims{UserID: token}, nil
 }
 
 func newEnv(t *testing.T, mods ...func(*httpapi.Config)) *env {
@@ -118,15 +118,15 @@ func newEnv(t *testing.T, mods ...func(*httpapi.Config)) *env {
 	team := resolve.Team{GatewayKey: providers.NewSecret("vck-team-http")}
 	r := resolve.New(e.keys, e.consent, team, resolve.WithCache(time.Hour), resolve.WithAllowedGatewayHosts("gw.example.com"))
 	cfg := httpapi.Config{
-		Keys:         e.keys,
-		Consent:      e.consent,
-		Resolver:     r,
-		Validator:    e.validator,
-		Health:       e.health,
-		HealthKey:    opKey,
-		Authenticate: authenticate,
-		Limiter:      e.limiter,
-		Logger:       slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Keys:      e.keys,
+		Consent:   e.consent,
+		Resolver:  r,
+		Validator: e.validator,
+		Health:    e.health,
+		HealthKey: opKey,
+		Verify:    verify,
+		Limiter:   e.limiter,
+		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, m := range mods {
 		m(&cfg)

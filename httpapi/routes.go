@@ -17,8 +17,8 @@ import (
 	"github.com/byok-go/byok/providers"
 )
 
-// Config is what [New] needs. Authenticate (or Verify), Keys, Consent and Resolver are
-// required; a route whose collaborator is missing answers 500 server_misconfigured.
+// Config is what [New] needs. Verify, Keys, Consent and Resolver are required; a route
+// whose collaborator is missing answers 500 server_misconfigured.
 type Config struct {
 	Keys      KeyStore
 	Consent   ConsentStore
@@ -26,18 +26,14 @@ type Config struct {
 	Validator Validator     // nil: &providers.Validator{}
 	Health    HealthChecker // nil: /api/health/byok answers 503 byok_health_not_configured
 	HealthKey string        // operator key for /api/health/byok; "" = not configured
-	// Authenticate returns the request's user id, or an error for a missing or bad
-	// credential. Required unless Verify is set; NewJWTVerifier's Authenticate verifies
-	// Supabase tokens.
-	Authenticate func(r *http.Request) (userID string, err error)
-	// Verify returns the request's token claims, or an error for a missing or bad
-	// credential. When set it is used instead of Authenticate. NewJWTVerifier's Verify
-	// fits.
+	// Verify authenticates a request: it returns the token's claims, or an error for a
+	// missing or bad credential (401 unauthorized; so is a Claims without UserID). It is
+	// the one authentication hook, and required. [JWTVerifier.Verify] verifies Supabase access tokens; a Claims with only
+	// UserID set is enough unless RequireAAL2ForKeyWrites is on.
 	Verify func(r *http.Request) (Claims, error)
 	// RequireAAL2ForKeyWrites makes POST /api/keys and DELETE /api/keys/{service} answer
 	// 403 mfa_required unless the token's session passed multi-factor authentication
-	// (Claims.MFA), so an app can prompt for step-up. It needs Verify: without it those
-	// routes answer 500 server_misconfigured.
+	// (Claims.MFA of what Verify returns), so an app can prompt for step-up.
 	RequireAAL2ForKeyWrites bool
 	Limiter                 Limiter      // nil: a MemoryLimiter, per process; NewPostgresLimiter shares one budget across instances
 	Logger                  *slog.Logger // nil: slog.Default()
@@ -50,11 +46,8 @@ var ErrMissingConfig = errors.New("httpapi: missing configuration")
 // ErrMissingConfig; nil when the Config is complete.
 func (c Config) Validate() error {
 	var missing []string
-	if c.Authenticate == nil && c.Verify == nil {
-		missing = append(missing, "Authenticate")
-	}
-	if c.RequireAAL2ForKeyWrites && c.Verify == nil {
-		missing = append(missing, "Verify (for RequireAAL2ForKeyWrites)")
+	if c.Verify == nil {
+		missing = append(missing, "Verify")
 	}
 	if c.Keys == nil {
 		missing = append(missing, "Keys")
@@ -276,34 +269,20 @@ func (h *handler) keyWrite(l Limit, fn func(w *recorder, r *http.Request, user s
 
 func (h *handler) guarded(l Limit, keyWrite bool, fn func(w *recorder, r *http.Request, user string)) routeFunc {
 	return func(w *recorder, r *http.Request) {
-		var (
-			claims Claims
-			err    error
-		)
-		switch {
-		case h.cfg.Verify != nil:
-			claims, err = h.cfg.Verify(r)
-		case h.cfg.Authenticate != nil:
-			claims.UserID, err = h.cfg.Authenticate(r)
-		default:
+		if h.cfg.Verify == nil {
 			w.fail(http.StatusInternalServerError, codeMisconfigured, "Authentication is not configured")
 			return
 		}
+		claims, err := h.cfg.Verify(r)
 		if err != nil || claims.UserID == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="byok"`)
 			w.fail(http.StatusUnauthorized, codeUnauthorized, "Missing or invalid access token")
 			w.code = refusalCode(err) // the reason, for the log line only
 			return
 		}
-		if keyWrite && h.cfg.RequireAAL2ForKeyWrites {
-			if h.cfg.Verify == nil {
-				w.fail(http.StatusInternalServerError, codeMisconfigured, "MFA for key writes needs Config.Verify")
-				return
-			}
-			if !claims.MFA() {
-				w.fail(http.StatusForbidden, codeMFARequired, "Multi-factor authentication (aal2) is required to change keys")
-				return
-			}
+		if keyWrite && h.cfg.RequireAAL2ForKeyWrites && !claims.MFA() {
+			w.fail(http.StatusForbidden, codeMFARequired, "Multi-factor authentication (aal2) is required to change keys")
+			return
 		}
 		user := claims.UserID
 		d, err := h.cfg.Limiter.Allow(r.Context(), user, l)

@@ -99,6 +99,16 @@ func TestAuth_refusedBeforeLimitOrStore(t *testing.T) {
 	assert.Zero(t, e.keys.Calls(), "no store call")
 	assert.Zero(t, e.consent.Calls(), "no store call")
 	assert.Zero(t, e.validator.calls)
+
+	// Claims without a user id are refused too, though Verify returned no error.
+	e = newEnv(t, func(c *httpapi.Config) {
+		c.Verify = func(*http.Request) (httpapi.Claims, error) { return httpapi.Claims{AAL: "aal2"}, nil }
+	})
+	for _, rt := range authedRoutes {
+		assertError(t, e.do(t, rt.method, rt.path, alice, rt.body), http.StatusUnauthorized, "unauthorized")
+	}
+	assert.Zero(t, e.limiter.count(), "no rate-limit charge")
+	assert.Zero(t, e.keys.Calls()+e.consent.Calls(), "no store call")
 }
 
 func TestRateLimits(t *testing.T) {
@@ -180,10 +190,12 @@ func TestRoutingAndHeaders(t *testing.T) {
 }
 
 func TestMisconfiguration(t *testing.T) {
-	assert.ErrorIs(t, httpapi.Config{}.Validate(), httpapi.ErrMissingConfig)
-	e := newEnv(t, func(c *httpapi.Config) { c.Authenticate = nil; c.Keys = nil })
+	err := httpapi.Config{}.Validate()
+	assert.ErrorIs(t, err, httpapi.ErrMissingConfig)
+	assert.EqualError(t, err, "httpapi: missing configuration: Verify, Keys, Consent, Resolver")
+	e := newEnv(t, func(c *httpapi.Config) { c.Verify = nil; c.Keys = nil })
 	assertError(t, e.do(t, "GET", "/api/keys", alice, ""), 500, "server_misconfigured")
-	assert.Contains(t, e.logs.String(), "Authenticate, Keys")
+	assert.Contains(t, e.logs.String(), "Verify, Keys")
 	e = newEnv(t, func(c *httpapi.Config) { c.Keys = nil; c.Consent = nil; c.Resolver = nil })
 	assertError(t, e.do(t, "GET", "/api/keys", alice, ""), 500, "server_misconfigured")
 	assertError(t, e.do(t, "DELETE", "/api/keys/openai", alice, ""), 500, "server_misconfigured")
