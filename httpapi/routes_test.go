@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -238,44 +239,84 @@ func TestLogs(t *testing.T) {
 	assert.NotContains(t, e.logs.String(), alice, "no user id")
 }
 
-// TestCanary sends canary keys and tokens through every route, successes and
-// failures, and searches every response body and log line for them.
+// TestCanary sends canary keys and tokens through every route, successes and refusals,
+// checks that each got the answer its probe is for, and searches every response body and
+// log line for them. Each probe is its own user, so no rate limit answers in place of the
+// code a probe is aimed at; only the probes that read back a stored key share its user.
 func TestCanary(t *testing.T) {
 	const canary = "CANARYx7Q9"
+	const key = "sk-" + canary
 	e := newEnv(t)
 	e.validator.result = providers.Validation{Reason: "INVALID_KEY", Status: 401}
-	for _, svc := range []string{"gateway", "openai", "openrouter", "anthropic", "xai"} {
-		e.do(t, "POST", "/api/keys", alice, `{"service":"`+svc+`","apiKey":"sk-`+canary+`"}`)
-		e.do(t, "POST", "/api/keys/validate", alice, `{"service":"`+svc+`","apiKey":"sk-`+canary+`"}`)
+	type probe struct {
+		user               string // "": a user of its own; noUser: no Authorization from do
+		method, path, body string
+		header             []string
+		status             int
+		code               string // the error code; "" for a success
 	}
-	e.do(t, "POST", "/api/keys", alice, `{"service":"gateway","apiKey":"sk-`+canary+`","baseUrl":"https://`+canary+`.internal/v1"}`)
-	e.do(t, "POST", "/api/keys", alice, `{"service":"sk-`+canary+`","apiKey":"sk-`+canary+`"}`)
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk `+canary+`"}`)
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+`","x":"`+canary+`"}`)
-	e.do(t, "POST", "/api/keys/validate", alice, `{"service":"nope","apiKey":"sk-`+canary+`"}`)
-	// Bodies the strict decoder refuses, and unclean paths.
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+`"}`, "Content-Type", "text/plain; "+canary+"=1")
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+`","apiKey":"sk-`+canary+`2"}`)
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","APIKEY":"sk-`+canary+`"}`)
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","`+canary+`":1}`)
-	e.do(t, "POST", "/api/keys", alice, "{\"service\":\"openai\",\"apiKey\":\"sk-"+canary+"\xff\"}")
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-\u202e`+canary+`"}`)
-	e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-`+canary+strings.Repeat("x", 1100)+`"}`)
-	e.do(t, "POST", "/api/keys/validate", alice, `{"service":"openai","apiKey":["sk-`+canary+`"]}`)
-	e.do(t, "DELETE", "/api/keys/../"+canary, alice, "")
-	e.do(t, "GET", "/api//keys/"+canary, alice, "")
-	e.do(t, "DELETE", "/api/keys/"+canary, alice, "")
-	e.do(t, "GET", "/api/keys", alice, "")
-	e.do(t, "GET", "/api/providers/resolve", alice, "")
-	e.do(t, "POST", "/api/user-settings", alice, `{"allowGatewayFallback":"`+canary+`"}`)
-	e.do(t, "GET", "/api/health/byok", "", "", "X-Internal-Key", canary)
-	e.do(t, "GET", "/api/health/byok", "", "", "Authorization", "Bearer "+canary)
-	e.do(t, "GET", "/api/keys", "", "", "Authorization", "Bearer "+canary)
-	e.keys.FailWith(errors.New("store error quoting sk-" + canary))
-	e.do(t, "GET", "/api/keys", bob, "")
-	e.do(t, "POST", "/api/keys", bob, `{"service":"openai","apiKey":"sk-`+canary+`"}`)
+	var probes []probe
+	for _, svc := range providers.All() {
+		probes = append(probes,
+			probe{"", "POST", "/api/keys", `{"service":"` + string(svc) + `","apiKey":"` + key + `"}`, nil, 204, ""},
+			probe{"", "POST", "/api/keys/validate", `{"service":"` + string(svc) + `","apiKey":"` + key + `"}`, nil, 200, ""})
+	}
+	const (
+		keeper = "canary-keeper" // stores a gateway key, then reads it back every way
+		noUser = "-"
+	)
+	probes = append(probes, []probe{
+		{keeper, "POST", "/api/keys", `{"service":"gateway","apiKey":"` + key + `","baseUrl":"https://gw.example.com/v1"}`, nil, 204, ""},
+		{keeper, "GET", "/api/keys", "", nil, 200, ""},
+		{keeper, "GET", "/api/providers/resolve", "", nil, 200, ""},
+		{"", "POST", "/api/keys", `{"service":"gateway","apiKey":"` + key + `","baseUrl":"https://` + canary + `.internal/v1"}`, nil, 400, "bad_request"},
+		{"", "POST", "/api/keys", `{"service":"` + key + `","apiKey":"` + key + `"}`, nil, 400, "bad_request"},
+		{"", "POST", "/api/keys", `{"service":"openai","apiKey":"sk ` + canary + `"}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys", `{"service":"openai","apiKey":"` + key + `","x":"` + canary + `"}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys/validate", `{"service":"nope","apiKey":"` + key + `"}`, nil, 400, "bad_request"},
+		// Bodies the strict decoder refuses, and unclean paths.
+		{"", "POST", "/api/keys", `{"service":"openai","apiKey":"` + key + `"}`, []string{"Content-Type", "text/plain; " + canary + "=1"}, 415, "unsupported_media_type"},
+		{"", "POST", "/api/keys", `{"service":"openai","apiKey":"` + key + `","apiKey":"` + key + `2"}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys", `{"service":"openai","APIKEY":"` + key + `"}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys", `{"service":"openai","` + canary + `":1}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys", "{\"service\":\"openai\",\"apiKey\":\"" + key + "\xff\"}", nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys", `{"service":"openai","apiKey":"sk-\u202e` + canary + `"}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys", `{"service":"openai","apiKey":"` + key + strings.Repeat("x", 1100) + `"}`, nil, 400, "invalid_request"},
+		{"", "POST", "/api/keys/validate", `{"service":"openai","apiKey":["` + key + `"]}`, nil, 400, "invalid_request"},
+		{"", "DELETE", "/api/keys/../" + canary, "", nil, 404, "not_found"},
+		{"", "GET", "/api//keys/" + canary, "", nil, 404, "not_found"},
+		{"", "DELETE", "/api/keys/" + canary, "", nil, 400, "bad_request"},
+		{"", "POST", "/api/user-settings", `{"allowGatewayFallback":"` + canary + `"}`, nil, 400, "invalid_request"},
+		// Tokens and operator keys.
+		{noUser, "GET", "/api/health/byok", "", []string{"X-Internal-Key", canary}, 403, "forbidden"},
+		{noUser, "GET", "/api/health/byok", "", []string{"Authorization", "Bearer " + canary}, 403, "forbidden"},
+		{noUser, "GET", "/api/keys", "", []string{"Authorization", "Bearer " + canary}, 401, "unauthorized"},
+	}...)
+	for i, p := range probes {
+		user := p.user
+		switch user {
+		case "":
+			user = fmt.Sprintf("canary-user-%02d", i)
+		case noUser:
+			user = ""
+		}
+		r := e.do(t, p.method, p.path, user, p.body, p.header...)
+		if p.code == "" {
+			assert.Equal(t, p.status, r.status, "probe %d %s %s: %s", i, p.method, p.path, r.body)
+		} else {
+			assertError(t, r, p.status, p.code)
+		}
+	}
+	got, err := e.keys.Key(t.Context(), keeper, providers.Gateway)
+	require.NoError(t, err)
+	assert.Equal(t, key, got.Reveal(), "the canary key went through to the store")
 
-	require.Greater(t, len(e.bodies), 20)
+	// A failing store whose error quotes the key.
+	e.keys.FailWith(errors.New("store error quoting " + key))
+	assertError(t, e.do(t, "GET", "/api/keys", "canary-failing-1", ""), 500, "VAULT_UNAVAILABLE")
+	assertError(t, e.do(t, "POST", "/api/keys", "canary-failing-2", `{"service":"openai","apiKey":"`+key+`"}`), 500, "VAULT_UNAVAILABLE")
+
+	require.Len(t, e.bodies, len(probes)+2)
 	for i, b := range e.bodies {
 		assert.NotContains(t, b, canary, "response %d", i)
 	}
