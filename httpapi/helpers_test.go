@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -192,4 +193,40 @@ func (e *env) resolvePath(t *testing.T, user string) (map[string]any, int) {
 	t.Helper()
 	r := e.do(t, "GET", "/api/providers/resolve", user, "")
 	return r.json(t), r.status
+}
+
+// span is an interval in which something happened at an instant the test cannot see, such
+// as the limiter's reading of its clock during one request.
+type span struct{ from, to time.Time }
+
+// assertUnixAfter asserts that header, a Unix time in whole seconds, is d after an instant
+// of s, truncated to the second; a millisecond of slack below allows for the limiter's
+// floating-point arithmetic. The clocks are one: the test's database runs on this machine.
+func assertUnixAfter(t *testing.T, header string, s span, d time.Duration) {
+	t.Helper()
+	got, err := strconv.ParseInt(header, 10, 64)
+	require.NoError(t, err, "%q", header)
+	lo, hi := s.from.Add(d-time.Millisecond).Unix(), s.to.Add(d).Unix()
+	assert.True(t, lo <= got && got <= hi, "Unix time %d: want %d..%d", got, lo, hi)
+}
+
+// assertSecondsLeft asserts that header, a Retry-After in whole seconds, is what was left,
+// when the limiter decided, of d after an instant of s: between d less the time since
+// s.from and d, rounded up to whole seconds, and at least 1.
+func assertSecondsLeft(t *testing.T, header string, s span, d time.Duration) {
+	t.Helper()
+	got, err := strconv.Atoi(header)
+	require.NoError(t, err, "%q", header)
+	ceil := func(d time.Duration) int { return max(1, int((d+time.Second-1)/time.Second)) }
+	lo, hi := ceil(d-time.Since(s.from)), ceil(d)
+	assert.True(t, lo <= got && got <= hi, "Retry-After %d: want %d..%d", got, lo, hi)
+}
+
+// assertTimeAfter asserts that got is d after an instant of s, truncated to the
+// millisecond (as take_user_rate_limit answers), with a millisecond of slack below for
+// floating-point arithmetic.
+func assertTimeAfter(t *testing.T, got time.Time, s span, d time.Duration) {
+	t.Helper()
+	lo, hi := s.from.Add(d-time.Millisecond), s.to.Add(d)
+	assert.True(t, !got.Before(lo) && !got.After(hi), "%v: want %v..%v", got, lo, hi)
 }
