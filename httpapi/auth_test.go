@@ -25,10 +25,7 @@ func newTokenEnv(t *testing.T, jc httpapi.JWTConfig, mods ...func(*httpapi.Confi
 	t.Helper()
 	jc.Secret, jc.Issuer = testSecret, testIssuer
 	v := newVerifier(t, jc)
-	mods = append([]func(*httpapi.Config){func(c *httpapi.Config) {
-		c.Authenticate = nil
-		c.Verify = v.Verify
-	}}, mods...)
+	mods = append([]func(*httpapi.Config){func(c *httpapi.Config) { c.Verify = v.Verify }}, mods...)
 	return tokenEnv{env: newEnv(t, mods...), t: t}
 }
 
@@ -94,14 +91,25 @@ func TestVerify_withoutMFARequirementAAL1Writes(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, e.as(gotrueClaims(alice), "DELETE", "/api/keys/openai", "").status)
 }
 
-func TestVerify_MFARequirementNeedsVerify(t *testing.T) {
-	cfg := httpapi.Config{Authenticate: authenticate, RequireAAL2ForKeyWrites: true}
-	require.ErrorIs(t, cfg.Validate(), httpapi.ErrMissingConfig)
+// TestVerify_MFARequirementFailsClosed: with RequireAAL2ForKeyWrites, claims that say
+// nothing about MFA (a Verify that knows only the user id) cannot write keys; without a
+// Verify at all, Validate names it and every route that needs a user answers 500.
+func TestVerify_MFARequirementFailsClosed(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.RequireAAL2ForKeyWrites = true })
-	assertError(t, e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-1"}`), 500, "server_misconfigured")
-	assertError(t, e.do(t, "DELETE", "/api/keys/openai", alice, ""), 500, "server_misconfigured")
+	assertError(t, e.do(t, "POST", "/api/keys", alice, `{"service":"openai","apiKey":"sk-1"}`), http.StatusForbidden, "mfa_required")
+	assertError(t, e.do(t, "DELETE", "/api/keys/openai", alice, ""), http.StatusForbidden, "mfa_required")
 	assert.Zero(t, e.keys.Calls(), "fails closed: nothing written")
 	assert.Equal(t, http.StatusOK, e.do(t, "GET", "/api/keys", alice, "").status, "reads still work")
+
+	err := httpapi.Config{RequireAAL2ForKeyWrites: true}.Validate()
+	require.ErrorIs(t, err, httpapi.ErrMissingConfig)
+	assert.Contains(t, err.Error(), "Verify")
+	e = newEnv(t, func(c *httpapi.Config) { c.RequireAAL2ForKeyWrites = true; c.Verify = nil })
+	for _, rt := range authedRoutes {
+		assertError(t, e.do(t, rt.method, rt.path, alice, rt.body), http.StatusInternalServerError, "server_misconfigured")
+	}
+	assert.Zero(t, e.keys.Calls(), "nothing written")
+	assert.Zero(t, e.limiter.count(), "no rate-limit charge")
 }
 
 func TestVerify_anonymousAndClientTokensThroughTheHandler(t *testing.T) {

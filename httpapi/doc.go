@@ -2,9 +2,23 @@
 // and check their own LLM keys: store, list, validate and delete keys, read and set
 // consent to team fallback, see which credential resolution picks, and check Vault.
 //
-// [New] returns an http.Handler built from a [Config]: the stores (vault.Store and
-// consent.Store, or the resolvetest fakes), a *resolve.Resolver, and a Verify (or
-// Authenticate) function; [NewJWTVerifier] verifies Supabase access tokens for it.
+// [New] returns the http.Handler of every route, built from a [Config]. The package is
+// laid out one concern to a file:
+//
+//   - Routes (routes.go): [New] and [Config], the routing, the JSON answers, and the guard
+//     every user route passes: [Config.Verify], the one authentication hook, then the
+//     user's rate limit.
+//   - Keys (keys.go): GET and POST /api/keys, DELETE /api/keys/{service} and POST
+//     /api/keys/validate, over a [KeyStore] and a [Validator].
+//   - Settings (settings.go): GET and POST /api/user-settings, over a [ConsentStore].
+//   - Resolution (resolve.go): GET /api/providers/resolve, over a [Resolver].
+//   - Health (health.go): GET /api/health/byok, the operators' Vault check, over a
+//     [HealthChecker].
+//   - Strict JSON (decode.go): the one decoder of request bodies.
+//   - Rate limits (limiter.go, pglimiter.go): [Limiter], [MemoryLimiter] per process,
+//     [NewPostgresLimiter] shared by every instance.
+//   - Tokens (jwt.go): [NewJWTVerifier] verifies Supabase access tokens into [Claims];
+//     its [JWTVerifier.Verify] is a Config.Verify. [SignDevToken] signs development tokens.
 //
 // # Contract
 //

@@ -39,13 +39,13 @@ func TestEndToEnd_supabase(t *testing.T) {
 	team := resolve.Team{GatewayKey: providers.NewSecret("vck-team-e2e")}
 	logs := &syncBuffer{}
 	e := &env{h: httpapi.New(httpapi.Config{
-		Keys:         keys,
-		Consent:      settings,
-		Resolver:     resolve.New(keys, settings, team, resolve.WithCache(time.Hour)),
-		Health:       keys,
-		HealthKey:    opKey,
-		Authenticate: verifier.Authenticate,
-		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Keys:      keys,
+		Consent:   settings,
+		Resolver:  resolve.New(keys, settings, team, resolve.WithCache(time.Hour)),
+		Health:    keys,
+		HealthKey: opKey,
+		Verify:    verifier.Verify,
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
 	})}
 	user := db.CreateUser(t)
 	token := srv.UserToken(t, user)

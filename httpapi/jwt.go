@@ -449,7 +449,8 @@ type reasonError string
 func (e reasonError) Error() string { return string(e) }
 
 // Authenticate returns the Supabase user id (the token's sub) of the request's bearer token,
-// or an error matching [ErrUnauthorized]. It is [JWTVerifier.Verify] without the claims.
+// or an error matching [ErrUnauthorized]. It is [JWTVerifier.Verify] without the claims, for
+// code of a service's own that needs only the user id; [Config] takes Verify.
 func (v *JWTVerifier) Authenticate(r *http.Request) (userID string, err error) {
 	c, err := v.Verify(r)
 	return c.UserID, err

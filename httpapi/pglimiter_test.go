@@ -48,7 +48,7 @@ func postgrestCaller(t testing.TB, db *pgtest.DB) (*supabase.Client, *postgrest.
 
 // dayLong passes every decision to its Limiter with the window made a day long, so that
 // no token comes back while a test runs, however slow the machine; the budget (Requests)
-// stays the route's.
+// stays the route's. With GET /api/keys's 10, a token comes back every 8640 s.
 type dayLong struct{ httpapi.Limiter }
 
 func (d dayLong) Allow(ctx context.Context, user string, l httpapi.Limit) (httpapi.Decision, error) {
@@ -66,22 +66,32 @@ func TestPostgresLimiter_decisions(t *testing.T) {
 			cc := &storetest.Counting{Caller: c}
 			lim := httpapi.NewPostgresLimiter(cc)
 			user := db.CreateUser(t)
+			// 3 a minute: one token comes back every 20 s, so after the n-th request the
+			// budget is whole again n × 20 s after the first one.
 			l := httpapi.Limit{Name: "keys", Requests: 3, Window: time.Minute}
-			start := time.Now()
+			const perToken = 20 * time.Second
+			var first span
 			for i := range 3 {
+				from := time.Now()
 				d, err := lim.Allow(t.Context(), user, l)
+				if i == 0 {
+					first = span{from, time.Now()}
+				}
 				require.NoError(t, err)
 				assert.True(t, d.Allowed, "request %d", i+1)
 				assert.Equal(t, 3, d.Limit)
 				assert.Equal(t, 2-i, d.Remaining)
 				assert.Zero(t, d.RetryAfter)
-				assert.WithinDuration(t, start.Add(time.Duration(i+1)*20*time.Second), d.Reset, 10*time.Second)
+				assertTimeAfter(t, d.Reset, first, time.Duration(i+1)*perToken)
 			}
 			d, err := lim.Allow(t.Context(), user, l)
 			require.NoError(t, err)
 			assert.False(t, d.Allowed)
 			assert.Zero(t, d.Remaining)
-			assert.InDelta(t, 20*time.Second, d.RetryAfter, float64(5*time.Second), "one token every 20 s")
+			assertTimeAfter(t, d.Reset, first, time.Minute)
+			// The next token is due 20 s after the first request: what is left of that.
+			lo, hi := perToken-time.Since(first.from), perToken+time.Millisecond
+			assert.True(t, lo <= d.RetryAfter && d.RetryAfter <= hi, "RetryAfter %v: want %v..%v", d.RetryAfter, lo, hi)
 			assert.Equal(t, int64(4), cc.Take(), "one RPC per decision")
 
 			d, err = lim.Allow(t.Context(), user, httpapi.Limit{Name: "other", Requests: 3, Window: time.Minute})
@@ -138,7 +148,10 @@ func TestPostgresLimiter_twoHandlersShareOneBudget(t *testing.T) {
 			h.Get("Retry-After"), h.Get("X-RateLimit-Reset")}
 	}
 	const first = 3
-	for i := range first {
+	from := time.Now()
+	send(0, 1) // the bucket's first charge: whole again 8640 s after it per request taken
+	firstCharge := span{from, time.Now()}
+	for i := 1; i < first; i++ {
 		send(i, 1)
 	}
 	var wg sync.WaitGroup
@@ -154,21 +167,20 @@ func TestPostgresLimiter_twoHandlersShareOneBudget(t *testing.T) {
 
 	var remaining []int
 	perReplica := [2]int{}
+	const perToken = 24 * time.Hour / limit
 	for _, a := range answers {
 		assert.Equal(t, strconv.Itoa(limit), a.limit)
-		_, err := strconv.ParseInt(a.reset, 10, 64)
-		assert.NoError(t, err, "X-RateLimit-Reset")
 		switch a.status {
 		case http.StatusOK:
 			n, err := strconv.Atoi(a.remaining)
 			require.NoError(t, err)
 			remaining = append(remaining, n)
 			perReplica[a.replica]++
+			assertUnixAfter(t, a.reset, firstCharge, time.Duration(limit-n)*perToken)
 		case http.StatusTooManyRequests:
 			assert.Equal(t, "0", a.remaining)
-			retry, err := strconv.Atoi(a.retry)
-			require.NoError(t, err)
-			assert.GreaterOrEqual(t, retry, 1)
+			assertUnixAfter(t, a.reset, firstCharge, 24*time.Hour)
+			assertSecondsLeft(t, a.retry, firstCharge, perToken)
 		default:
 			t.Errorf("status %d", a.status)
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -157,7 +158,8 @@ func TestSupabaseMode(t *testing.T) {
 	})
 	assert.Contains(t, out.String(), "mode: supabase")
 	user := db.CreateUser(t)
-	walkRunbook(t, client{t: t, base: base, token: srv.UserToken(t, user), health: "operator-test-key"})
+	c := client{t: t, base: base, token: srv.UserToken(t, user), health: "operator-test-key"}
+	walkRunbook(t, c)
 
 	// A token from another issuer that shares the secret is refused.
 	now := time.Now().Unix()
@@ -168,7 +170,31 @@ func TestSupabaseMode(t *testing.T) {
 	status, _ := client{t: t, base: base, token: foreign}.do("GET", "/api/keys", "")
 	assert.Equal(t, http.StatusUnauthorized, status)
 
-	// The keys went to Vault, not to memory.
+	// The keys go to Vault, not to memory: a key stored through the API is the Vault secret
+	// its api_keys row names, encrypted there, and in plaintext nowhere but the decrypting
+	// view; the runbook's keys, deleted through the API, left no secret behind.
+	key := "sk-ant-vault-check-" + user
+	status, _ = c.do("POST", "/api/keys", `{"service":"anthropic","apiKey":"`+key+`"}`)
+	require.Equal(t, http.StatusNoContent, status)
+	var secretName, decrypted string
+	require.NoError(t, db.Pool.QueryRow(t.Context(),
+		`select vault_secret_name from public.api_keys where user_id = $1 and service = 'anthropic'`, user).Scan(&secretName))
+	require.NoError(t, db.Pool.QueryRow(t.Context(),
+		`select decrypted_secret from vault.decrypted_secrets where name = $1`, secretName).Scan(&decrypted))
+	assert.Equal(t, key, decrypted, "the key is the Vault secret its api_keys row names")
+	for _, rel := range []string{"vault.secrets", "public.api_keys", "public.api_gateway_configs", "public.user_settings", "public.byok_rate_limits"} {
+		var n int
+		require.NoError(t, db.Pool.QueryRow(t.Context(),
+			`select count(*) from `+rel+` r where strpos(r::text, $1) > 0`, key).Scan(&n), rel)
+		assert.Zero(t, n, "plaintext key in %s", rel)
+	}
+	rows, err := db.Pool.Query(t.Context(), `select name from vault.secrets where strpos(name, $1) > 0 order by name`, user)
+	require.NoError(t, err)
+	secrets, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, []string{secretName}, secrets, "the user's only Vault secret is the key stored last")
+
+	// The consent went to public.user_settings: the runbook turned it off last.
 	var n int
 	require.NoError(t, db.Pool.QueryRow(t.Context(), `select count(*) from public.user_settings where user_id = $1 and not allow_gateway_fallback`, user).Scan(&n))
 	assert.Equal(t, 1, n)
