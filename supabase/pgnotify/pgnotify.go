@@ -42,10 +42,11 @@
 // stable period ([WithStablePeriod], 30 s by default). A connection that drops right after
 // each LISTEN therefore backs off to the maximum like one that cannot connect at all.
 //
-// Each reconnection runs InvalidateAll once, so the same backoff bounds how often every
-// cache of the process is emptied, and how often the database then sees the misses that
-// follow. The n-th wait in a row is at least min·2^(n-1)/2, and at least max/2 once it
-// has reached the maximum. With the defaults, a flapping connection causes at most 8
+// The Listener limits how often it reconnects, not how often it invalidates: each
+// connection runs InvalidateAll once, before its gate opens. So the same backoff bounds
+// how often every cache of the process is emptied, and how often the database then sees
+// the misses that follow. The n-th wait in a row is at least half of min·2^(n-1), or half
+// of max once that is smaller. With the defaults, a flapping connection causes at most 8
 // reconnections, hence 8 InvalidateAll, in any 30 s (up to 240 if the waits started again
 // from the minimum after every LISTEN), and a connection that each time lasts just over
 // the stable period about one per stable period. The cost of a flapping connection is
