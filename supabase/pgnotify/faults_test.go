@@ -127,12 +127,15 @@ func TestFault_ownDatabase(t *testing.T) {
 
 // A database that answers nothing (SIGSTOP), with the cache on, under 300
 // Invalidate-plus-Resolve calls with 20 ms deadlines: each call returns at its deadline,
-// and the shared resolutions left behind end with the store timeout, so the goroutine
-// count comes back to where it started.
+// leaving behind a shared resolution that the database holds (at least 150 are asserted),
+// and these end with the store timeout, so the goroutine count comes back to where it
+// started.
 func testHangOverPgcall(t *testing.T, o *pgtest.Owned) {
 	const (
-		calls   = 300
-		timeout = time.Second
+		calls = 300
+		// The store timeout: long enough that no shared resolution ends before the
+		// calls that started them have all returned, even on a slow machine.
+		timeout = 2 * time.Second
 	)
 	ctx := t.Context()
 	// pgx and its pool keep a few goroutines of their own per connection that a hung
@@ -155,6 +158,7 @@ func testHangOverPgcall(t *testing.T, o *pgtest.Owned) {
 	start := runtime.NumGoroutine()
 	o.Stop(t)
 	defer o.Continue(t)
+	began := time.Now()
 	var wg sync.WaitGroup
 	for range calls {
 		wg.Go(func() {
@@ -168,12 +172,25 @@ func testHangOverPgcall(t *testing.T, o *pgtest.Owned) {
 	wg.Wait()
 	returned := time.Now()
 	peak := runtime.NumGoroutine()
+	// First, that the hang held many goroutines once the callers had gone: each call's
+	// Invalidate makes the shared resolution in flight stale, so its Resolve starts a new
+	// one, which the frozen database holds until the store timeout. Calls share one only
+	// when a Resolve comes between another call's Invalidate and Resolve, so nearly every
+	// call leaves one behind, and none has ended unless the calls took longer than the
+	// store timeout.
+	t.Logf("goroutines: %d at start, %d when the callers had returned, %v after the first call",
+		start, peak, returned.Sub(began).Round(time.Millisecond))
+	require.GreaterOrEqual(t, peak-start, calls/2, "goroutines held by the hang")
 
 	var now int
 	for now = runtime.NumGoroutine(); now > start+10 && time.Since(returned) < 2*timeout; now = runtime.NumGoroutine() {
 		time.Sleep(10 * time.Millisecond) // polling, not an assertion
 	}
-	t.Logf("goroutines: %d at start, %d when the callers had returned, %d after %v",
-		start, peak, now, time.Since(returned).Round(time.Millisecond))
+	stat := pool.Stat()
+	t.Logf("goroutines: %d after %v; pool: %d acquires canceled, %d waited", now, time.Since(returned).Round(time.Millisecond),
+		stat.CanceledAcquireCount(), stat.EmptyAcquireCount())
 	require.LessOrEqual(t, now, start+10, "goroutines left after twice the store timeout")
+	// And that they were waiting on the database: all but the pool's connections waited
+	// for one until the store timeout gave up for them.
+	assert.GreaterOrEqual(t, stat.CanceledAcquireCount(), int64(calls/2-int(cfg.MaxConns)), "calls the store timeout ended in the pool")
 }

@@ -2,6 +2,7 @@ package pgnotify_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -92,32 +93,50 @@ func TestFleet_changesThroughOneReplicaReachTheOther(t *testing.T) {
 }
 
 // The propagation delay over 100 changes, from the writer's return to the other
-// replica's invalidation. Only the count of stale answers after the notification is
-// asserted (zero), never a time.
+// replica's invalidation. Each change makes B's cached answer wrong: the changes cycle
+// through storing a new OpenAI key (user-provider), rotating it (user-provider, another
+// key) and deleting it (team-gateway), all successful answers, which B caches. Before
+// each change B is checked to answer the previous one from its cache, so each
+// notification that did not invalidate would leave one stale answer. Only the count of
+// stale answers after the notification is asserted (zero), never a time.
 func TestFleet_propagationDelay(t *testing.T) {
 	const changes = 100
 	db := pgtest.New(t)
 	a, b := newReplica(t, db), newReplica(t, db)
 	ctx := t.Context()
 	user := db.CreateUser(t)
-	require.Equal(t, teamGW, resolveNow(t, b.r, user))
 	b.drain()
 
 	var delays []time.Duration
 	stale := 0
+	previous := teamGW
 	for i := range changes {
-		allow := i%2 == 1 // off, on, off, ...
+		// B answers the previous outcome from its cache: a change it is not told about
+		// would go unseen.
+		resolveNow(t, b.r, user)
+		b.calls.Take()
+		require.Equal(t, previous, resolveNow(t, b.r, user), "change %d: B before", i)
+		require.Zero(t, b.calls.Take(), "change %d: B answers from its cache", i)
+
+		var write func() error
 		want := teamGW
-		if !allow {
-			want = noTeam
+		switch key := fmt.Sprintf("sk-prop-%d", i); i % 3 {
+		case 0, 1: // stored, then rotated
+			write = func() error { return a.keys.PutKey(ctx, user, providers.OpenAI, providers.NewSecret(key)) }
+			want = outcome{path: resolve.UserProvider, id: providers.OpenAI, key: key, baseURL: "https://api.openai.com/v1"}
+		case 2:
+			write = func() error { return a.keys.DeleteKey(ctx, user, providers.OpenAI) }
 		}
-		require.NoError(t, a.consent.SetAllowGatewayFallback(ctx, user, allow))
+		require.NotEqual(t, previous, want, "change %d changes the answer", i)
+		require.NoError(t, write(), "change %d", i)
 		written := time.Now()
 		at := b.waitInvalidated(t, user)
 		delays = append(delays, at.Sub(written))
 		if got := resolveNow(t, b.r, user); got != want {
 			stale++
+			b.r.Invalidate(user) // counted: start the next change from a fresh entry
 		}
+		previous = want
 	}
 	assert.Zero(t, stale, "answers from before a change after its notification arrived")
 	slices.Sort(delays)

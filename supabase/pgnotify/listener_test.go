@@ -29,6 +29,8 @@ func TestNew_invalidConfig(t *testing.T) {
 		"keepalive timeout": pgnotify.New("postgres://localhost/db", pgnotify.WithKeepalive(time.Second, -1)),
 		"backoff":           pgnotify.New("postgres://localhost/db", pgnotify.WithBackoff(0, time.Second)),
 		"backoff order":     pgnotify.New("postgres://localhost/db", pgnotify.WithBackoff(time.Second, time.Millisecond)),
+		"stable period":     pgnotify.New("postgres://localhost/db", pgnotify.WithStablePeriod(0)),
+		"negative stable":   pgnotify.New("postgres://localhost/db", pgnotify.WithStablePeriod(-time.Second)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := l.Run(t.Context())
@@ -96,17 +98,25 @@ func TestListener_payloadsAndMetrics(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	g := newGate()
+	g.closed.Store(true)
 	l := pgnotify.New(db.DSN+"&application_name=byok-test-payloads", pgnotify.WithMeterProvider(mp),
-		pgnotify.WithBackoff(time.Millisecond, 10*time.Millisecond))
+		pgnotify.WithBackoff(time.Millisecond, 10*time.Millisecond), pgnotify.WithConnectHook(g.hook))
 	c := &counter{}
 	l.Add(nil) // ignored
 	l.Add(c)
 	_, all := c.snapshot()
 	assert.Equal(t, 1, all, "Add invalidates everything at once")
 
+	_, reported := metricsOf(t, reader)[pgnotify.MetricConnected]
+	assert.False(t, reported, "the gauge is reported while Run runs")
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
+	<-g.waiting // Run is about to connect
+	assert.Equal(t, map[attribute.Distinct]int64{set(): 0}, metricsOf(t, reader)[pgnotify.MetricConnected], "not connected yet")
+	g.closed.Store(false)
+	g.release()
 	require.Eventually(t, l.Connected, 30*time.Second, time.Millisecond)
 	_, all = c.snapshot()
 	assert.Equal(t, 2, all, "connecting invalidates everything")
@@ -137,7 +147,8 @@ func TestListener_payloadsAndMetrics(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	assert.False(t, l.Connected())
-	assert.Equal(t, int64(0), metricsOf(t, reader)[pgnotify.MetricConnected][set()], "the gauge reads 0 after Run")
+	_, reported = metricsOf(t, reader)[pgnotify.MetricConnected]
+	assert.False(t, reported, "the gauge is no longer reported after Run")
 }
 
 // Nothing the listener logs or records carries the connection string's password, its

@@ -19,7 +19,10 @@ const (
 	// "result": "invalidated" (a user id, passed to every Invalidator) or "ignored" (a
 	// payload that is not a user id).
 	MetricNotifications = "byok.pgnotify.notifications"
-	// MetricConnected is 1 while [Listener.Connected] is true and 0 otherwise.
+	// MetricConnected is an observable gauge: 1 while [Listener.Connected] is true and 0
+	// otherwise, read when the metrics are collected, while [Listener.Run] runs. A
+	// process should run one Listener per MeterProvider: the gauge has no attribute that
+	// would tell two apart.
 	MetricConnected = "byok.pgnotify.connected"
 	// MetricDisconnects counts lost connections and failed attempts ("{disconnect}").
 	// Attribute "stage": "connect", "listen", "receive" or "keepalive".
@@ -27,8 +30,9 @@ const (
 )
 
 type metrics struct {
+	meter         metric.Meter
 	notifications metric.Int64Counter
-	connected     metric.Int64Gauge
+	connected     metric.Int64ObservableGauge
 	disconnects   metric.Int64Counter
 
 	invalidated, ignored []metric.AddOption
@@ -39,11 +43,11 @@ func newMetrics(mp metric.MeterProvider) *metrics {
 		mp = otel.GetMeterProvider()
 	}
 	meter := mp.Meter(scopeName)
-	m := &metrics{}
+	m := &metrics{meter: meter}
 	// The API returns a usable (no-op) instrument with any error.
 	m.notifications, _ = meter.Int64Counter(MetricNotifications,
 		metric.WithDescription("Invalidation notifications received."), metric.WithUnit("{notification}"))
-	m.connected, _ = meter.Int64Gauge(MetricConnected,
+	m.connected, _ = meter.Int64ObservableGauge(MetricConnected,
 		metric.WithDescription("1 while the listener's connection is up and caches may be used, else 0."), metric.WithUnit("1"))
 	m.disconnects, _ = meter.Int64Counter(MetricDisconnects,
 		metric.WithDescription("Listener connections lost or failed."), metric.WithUnit("{disconnect}"))
@@ -51,7 +55,7 @@ func newMetrics(mp metric.MeterProvider) *metrics {
 		m.notifications = noop.Int64Counter{}
 	}
 	if m.connected == nil {
-		m.connected = noop.Int64Gauge{}
+		m.connected = noop.Int64ObservableGauge{}
 	}
 	if m.disconnects == nil {
 		m.disconnects = noop.Int64Counter{}
@@ -69,12 +73,22 @@ func (m *metrics) notification(ctx context.Context, valid bool) {
 	}
 }
 
-func (m *metrics) connectedGauge(ctx context.Context, up bool) {
-	var v int64
-	if up {
-		v = 1
+// observeConnected reports connected() as the [MetricConnected] gauge at each
+// collection until the returned function is called. The callback holds the Listener
+// only while Run runs, so a Listener that stopped can be collected.
+func (m *metrics) observeConnected(connected func() bool) (unregister func()) {
+	reg, err := m.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		var v int64
+		if connected() {
+			v = 1
+		}
+		o.ObserveInt64(m.connected, v)
+		return nil
+	}, m.connected)
+	if err != nil || reg == nil {
+		return func() {}
 	}
-	m.connected.Record(ctx, v)
+	return func() { _ = reg.Unregister() }
 }
 
 func (m *metrics) disconnected(ctx context.Context, stage string) {

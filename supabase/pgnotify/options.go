@@ -35,7 +35,8 @@ func WithKeepalive(interval, timeout time.Duration) Option {
 }
 
 // WithBackoff sets the wait before reconnecting: min after the first failure, doubling
-// with each failure in a row up to max, each wait drawn at random from its upper half.
+// with each failure in a row up to max, each wait drawn at random from its upper half. A
+// connection that stays up for the stable period ([WithStablePeriod]) ends the row.
 // The defaults are [DefaultMinBackoff] and [DefaultMaxBackoff]. min <= 0 or max < min
 // makes the Listener invalid (ErrInvalidConfig).
 func WithBackoff(min, max time.Duration) Option {
@@ -45,6 +46,22 @@ func WithBackoff(min, max time.Duration) Option {
 			return
 		}
 		l.minBackoff, l.maxBackoff = min, max
+	})
+}
+
+// WithStablePeriod sets how long a connection must stay up, with the cache gate open,
+// before the backoff starts again from its minimum; until then each failure in a row
+// doubles the wait (see [WithBackoff]). The default is [DefaultStablePeriod]. Together
+// with the backoff it bounds how often a flapping connection makes the Listener
+// reconnect and run InvalidateAll. A value of zero or less makes the Listener invalid
+// (ErrInvalidConfig).
+func WithStablePeriod(d time.Duration) Option {
+	return option(func(l *Listener, _ *meterProvider) {
+		if d <= 0 {
+			l.fail("stable period must be positive")
+			return
+		}
+		l.stablePeriod = d
 	})
 }
 

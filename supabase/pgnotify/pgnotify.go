@@ -16,13 +16,44 @@
 // # Fail safe
 //
 // A notification sent while the connection is down is lost. So [Listener.Connected],
-// the cache gate above, is true only while no notification can have been missed: it
-// turns true after LISTEN succeeded and InvalidateAll ran on every Invalidator, and false
-// as soon as the connection is in doubt, that is, when it fails, or when the server has
-// been silent for the keepalive interval and then does not answer a probe within the
-// keepalive timeout ([WithKeepalive], 5 s and 5 s by default). While it is false every
-// Resolve goes to the database. A change can therefore be missed only by a connection
-// that died silently, and only until its probe times out.
+// the cache gate above, is true only while no notification can have been missed. This
+// is the Listener's invariant:
+//
+//   - the gate opens only after LISTEN succeeded on the current connection and
+//     InvalidateAll then ran on every Invalidator;
+//   - it closes as soon as that connection is in doubt: when it fails, or when the server
+//     has been silent for the keepalive interval and then does not answer a probe within
+//     the keepalive timeout ([WithKeepalive], 5 s and 5 s by default);
+//   - it stays closed from then until the next connection has LISTENed and run
+//     InvalidateAll, however long the Listener waits before reconnecting.
+//
+// While it is closed every Resolve goes to the database. A change can therefore be
+// missed only by a connection that died silently, and only until its probe times out.
+//
+// InvalidateAll is never skipped on a reconnection. Skipping it would not be safe: the
+// gate keeps a cache from being read or written while the connection is down, but the
+// entries stored before the connection was lost, and the shared resolutions that began
+// before it, may hold an answer that a change missed meanwhile has made stale.
+//
+// # Backoff
+//
+// A connection that keeps failing is retried after waits that double from the minimum to
+// the maximum ([WithBackoff], 250 ms and 30 s by default), each drawn at random from the
+// upper half of its range so that replicas do not reconnect in step. The waits start again
+// from the minimum only after a connection has stayed up, with the gate open, for the
+// stable period ([WithStablePeriod], 30 s by default). A connection that drops right after
+// each LISTEN therefore backs off to the maximum like one that cannot connect at all.
+//
+// The Listener limits how often it reconnects, not how often it invalidates: each
+// connection runs InvalidateAll once, before its gate opens. So the same backoff bounds
+// how often every cache of the process is emptied, and how often the database then sees
+// the misses that follow. The n-th wait in a row is at least half of min·2^(n-1), or half
+// of max once that is smaller. With the defaults, a flapping connection causes at most 8
+// reconnections, hence 8 InvalidateAll, in any 30 s (up to 240 if the waits started again
+// from the minimum after every LISTEN), and a connection that each time lasts just over
+// the stable period about one per stable period. The cost of a flapping connection is
+// paid in cache hits, never in correctness: while the Listener waits, the gate is closed
+// and Resolve reads the database.
 //
 // # Which connection
 //
@@ -79,6 +110,7 @@ const (
 	DefaultConnectTimeout    = 10 * time.Second
 	DefaultMinBackoff        = 250 * time.Millisecond
 	DefaultMaxBackoff        = 30 * time.Second
+	DefaultStablePeriod      = 30 * time.Second
 )
 
 // applicationName is the connection's application_name unless the connection string
@@ -93,6 +125,7 @@ type Listener struct {
 
 	interval, timeout, connectTimeout time.Duration
 	minBackoff, maxBackoff            time.Duration
+	stablePeriod                      time.Duration
 	logger                            *slog.Logger
 	metrics                           *metrics
 	beforeConnect                     func(context.Context) // tests: runs before each connection attempt
@@ -114,6 +147,7 @@ func New(connString string, opts ...Option) *Listener {
 		connectTimeout: DefaultConnectTimeout,
 		minBackoff:     DefaultMinBackoff,
 		maxBackoff:     DefaultMaxBackoff,
+		stablePeriod:   DefaultStablePeriod,
 	}
 	var mp meterProvider
 	for _, o := range opts {
@@ -170,8 +204,10 @@ func (l *Listener) Add(inv Invalidator) {
 func (l *Listener) Connected() bool { return l.connected.Load() }
 
 // Run connects, LISTENs and passes notifications on until ctx ends, reconnecting with
-// jittered exponential backoff whenever the connection fails or goes silent. It returns
-// ctx's error, or at once an error matching [ErrInvalidConfig] or [ErrRunning].
+// jittered exponential backoff whenever the connection fails or goes silent (see the
+// package documentation). It returns ctx's error, or at once an error matching
+// [ErrInvalidConfig] or [ErrRunning]. The [MetricConnected] gauge is reported while Run
+// runs.
 func (l *Listener) Run(ctx context.Context) error {
 	if l.err != nil {
 		return l.err
@@ -180,21 +216,21 @@ func (l *Listener) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer l.running.Store(false)
-	l.setConnected(ctx, false)
+	l.connected.Store(false)
+	defer l.metrics.observeConnected(l.Connected)()
 	for attempt := 0; ; {
-		wasConnected, stage, err := l.session(ctx)
-		l.setConnected(ctx, false)
+		up, stage, err := l.session(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if wasConnected {
+		if up >= l.stablePeriod {
 			attempt = 0
 		}
 		attempt++
 		wait := l.backoff(attempt)
 		l.metrics.disconnected(ctx, stage)
 		l.logger.LogAttrs(ctx, slog.LevelWarn, "pgnotify: connection to the database failed; caches bypassed until it is back",
-			slog.String("stage", stage), slog.String("reason", reason(err)),
+			slog.String("stage", stage), slog.String("reason", reason(err)), slog.Duration("up", up),
 			slog.Int("attempt", attempt), slog.Duration("retry_in", wait))
 		t := time.NewTimer(wait)
 		select {
@@ -208,8 +244,9 @@ func (l *Listener) Run(ctx context.Context) error {
 
 // session runs one connection: it connects and LISTENs, invalidates everything, opens
 // the gate, then passes notifications on and probes a silent connection until something
-// fails. It reports whether the gate was opened, and the stage that failed.
-func (l *Listener) session(ctx context.Context) (connected bool, stage string, err error) {
+// fails. The gate is closed when it returns. It reports how long the gate was open (zero
+// if it never opened), and the stage that failed.
+func (l *Listener) session(ctx context.Context) (up time.Duration, stage string, err error) {
 	if l.beforeConnect != nil {
 		l.beforeConnect(ctx)
 	}
@@ -217,7 +254,7 @@ func (l *Listener) session(ctx context.Context) (connected bool, stage string, e
 	conn, err := pgx.ConnectConfig(cctx, l.cfg.Copy())
 	cancel()
 	if err != nil {
-		return false, "connect", err
+		return 0, "connect", err
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -229,14 +266,16 @@ func (l *Listener) session(ctx context.Context) (connected bool, stage string, e
 	_, err = conn.Exec(lctx, "listen "+pgx.Identifier{Channel}.Sanitize())
 	cancel()
 	if err != nil {
-		return false, "listen", err
+		return 0, "listen", err
 	}
 	// From here on every committed change is notified to this session. Changes before
-	// it, while nobody listened, may have been missed: drop everything.
+	// it, while nobody listened, may have been missed: drop everything, then open.
 	for _, inv := range *l.invs.Load() {
 		inv.InvalidateAll()
 	}
-	l.setConnected(ctx, true)
+	l.connected.Store(true)
+	opened := time.Now()
+	defer l.connected.Store(false) // before the connection is closed: the gate closes first
 	l.logger.LogAttrs(ctx, slog.LevelInfo, "pgnotify: listening; caches enabled")
 
 	for {
@@ -249,9 +288,9 @@ func (l *Listener) session(ctx context.Context) (connected bool, stage string, e
 			l.deliver(ctx, n)
 			continue
 		case ctx.Err() != nil:
-			return true, "", ctx.Err()
+			return time.Since(opened), "", ctx.Err()
 		case !silent || conn.IsClosed():
-			return true, "receive", err
+			return time.Since(opened), "receive", err
 		}
 		// Silent for the whole interval: make sure the server is still there. The gate
 		// stays open during the probe; its timeout bounds how long a connection that died
@@ -260,7 +299,7 @@ func (l *Listener) session(ctx context.Context) (connected bool, stage string, e
 		err = conn.Ping(pctx)
 		cancel()
 		if err != nil {
-			return true, "keepalive", err
+			return time.Since(opened), "keepalive", err
 		}
 	}
 }
@@ -278,16 +317,15 @@ func (l *Listener) deliver(ctx context.Context, n *pgconn.Notification) {
 	l.metrics.notification(ctx, true)
 }
 
-func (l *Listener) setConnected(ctx context.Context, v bool) {
-	l.connected.Store(v)
-	l.metrics.connectedGauge(ctx, v)
-}
-
-// backoff returns the wait before the attempt-th reconnection: exponential from the
-// minimum, capped, with the upper half jittered so replicas do not reconnect in step.
+// backoff returns the wait before the attempt-th reconnection in a row: exponential from
+// the minimum, capped, with the upper half jittered so replicas do not reconnect in step.
 func (l *Listener) backoff(attempt int) time.Duration {
 	d := l.minBackoff
 	for i := 1; i < attempt && d < l.maxBackoff; i++ {
+		if d > l.maxBackoff/2 {
+			d = l.maxBackoff
+			break
+		}
 		d *= 2
 	}
 	d = min(d, l.maxBackoff)
