@@ -28,8 +28,12 @@ var known = map[providers.Failure]bool{
 // the body unchanged. The seed corpus is every answer of TestClassifyFailure, real
 // provider bodies, and runs in every go test.
 //
-// Run locally: go test ./providers -run '^$' -fuzz FuzzClassifyFailure -fuzztime 5m
-// ran 26,893,520 executions on 2 workers (5m0s) without a failure.
+// Fuzzed locally without a failure, on 2 shared cores:
+//
+//	go test ./providers -run '^$' -fuzz FuzzClassifyFailure -fuzztime 5m -parallel 2
+//	  4,500,320 executions in 5m0s
+//	go test ./providers -run '^$' -fuzz FuzzClassifyFailure -fuzztime 10m -parallel 2
+//	  11,233,334 executions in 10m0s (resuming the first run's corpus: 312 inputs)
 func FuzzClassifyFailure(f *testing.F) {
 	for _, c := range failureCases {
 		i := 0

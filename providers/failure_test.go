@@ -561,3 +561,29 @@ func TestFailure_values(t *testing.T) {
 	assert.Equal(t, providers.Failure("model_not_allowed"), providers.FailureModelNotAllowed)
 	assert.Equal(t, providers.Failure("rate_limited"), providers.FailureRateLimited)
 }
+
+func BenchmarkClassifyFailure(b *testing.B) {
+	quota := []byte(findBenchCase("openai 429 insufficient_quota type and code"))
+	html := []byte(findBenchCase("openai 403 HTML from an edge"))
+	large := []byte(`{"error":{"message":"` + strings.Repeat("x", 64<<10-100) + `","type":"insufficient_quota"}}`)
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{{"openai-quota", quota}, {"html", html}, {"64KiB", large}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				providers.ClassifyFailure(providers.OpenAI, 429, c.body)
+			}
+		})
+	}
+}
+
+func findBenchCase(name string) string {
+	for _, c := range failureCases {
+		if c.name == name {
+			return c.body
+		}
+	}
+	panic("no failure case " + name)
+}
