@@ -55,3 +55,22 @@ func ExampleValidator_Validate() {
 	// {Valid:false Reason:INVALID_KEY Status:401}
 	// {Valid:false Reason:INVALID_KEY Status:0}
 }
+
+func ExampleClassifyFailure() {
+	// OpenAI answers 429 both for a rate limit and for an account out of credit; the
+	// error code tells them apart.
+	quota := []byte(`{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`)
+	rate := []byte(`{"error":{"message":"Rate limit reached for gpt-4o","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+	for _, body := range [][]byte{quota, rate} {
+		f := providers.ClassifyFailure(providers.OpenAI, http.StatusTooManyRequests, body)
+		fmt.Println(f, f.Breaks())
+	}
+
+	// OpenRouter's 403 is a moderation flag on the input, not the key.
+	flagged := []byte(`{"error":{"code":403,"message":"Your input was flagged","metadata":{"reasons":["violence"]}}}`)
+	fmt.Printf("%q\n", providers.ClassifyFailure(providers.OpenRouter, http.StatusForbidden, flagged))
+	// Output:
+	// insufficient_credit true
+	// rate_limited false
+	// ""
+}

@@ -14,14 +14,27 @@ import (
 // AnthropicVersion is the anthropic-version header sent with an Anthropic key.
 const AnthropicVersion = "2023-06-01"
 
-// Reasons a [Validation] is not valid.
+// Reasons a [Validation] is not valid. A 4xx answer is read with [ClassifyFailure]; the
+// reason names what its [Failure] says about the key.
 const (
-	// The provider refused the key (401, 403 or any other 4xx but 429), or the key was
-	// never sent: an unknown provider, an empty key, or a key with anything but printable
-	// ASCII (white space, control characters, ...), which could not be a real key and
-	// could inject a header.
+	// The provider refused the key: it does not know it ([FailureInvalidKey]), or it
+	// answered a 4xx that says nothing more precise (a 400, 404, ..., or a 403 that is
+	// not about the key's permissions). A [FailureModelNotAllowed] answer counts here
+	// too: the checks name no model, so only a proxy or a changed API can give one, and
+	// the key was not accepted. Also when the key was never sent: an unknown provider,
+	// an empty key, or a key with anything but printable ASCII (white space, control
+	// characters, ...), which could not be a real key and could inject a header.
 	ReasonInvalidKey = "INVALID_KEY"
-	// The provider answered 429: the key may be good, but it could not be checked now.
+	// The provider knows the key, but its account cannot pay: no credit left, or a
+	// spending limit reached ([FailureNoCredit]). Adding credit makes the same key work.
+	ReasonInsufficientCredit = "INSUFFICIENT_CREDIT"
+	// The provider knows the key but refuses it the check ([FailurePermission]): a
+	// restricted key without the scope the check needs, a blocked team. Such a key may
+	// still serve other requests (an OpenAI key allowed to call models but not to list
+	// them).
+	ReasonPermissionDenied = "PERMISSION_DENIED"
+	// The provider answered 429, or another 4xx that [ClassifyFailure] reads as a rate
+	// limit ([FailureRateLimited]): the key may be good, but it could not be checked now.
 	ReasonRateLimited = "RATE_LIMITED"
 	// No answer about the key: a transport error, a 5xx, a 3xx (redirects are not
 	// followed), a malformed base-URL override, or the caller's ctx cancelled.
@@ -33,7 +46,7 @@ const (
 
 const (
 	defaultValidateTimeout = 5 * time.Second
-	maxDrain               = 4 << 10 // bytes of a response body read before closing it
+	maxDrain               = 4 << 10 // bytes of a non-4xx response body read before closing it
 )
 
 // Validator checks keys against the providers' APIs, one GET per check on an
@@ -106,11 +119,15 @@ func sameOrigin(c *http.Client) *http.Client {
 }
 
 // Validate checks key against provider id's API and reports what the provider said.
-// A 2xx is valid; 429 is RATE_LIMITED; any other 4xx is INVALID_KEY; 3xx, 5xx and
-// transport errors are NETWORK_ERROR. Passing the deadline, the caller's or
-// [Validator.Timeout], is REQUEST_TIMEOUT; the caller cancelling ctx is NETWORK_ERROR,
-// since the check was given up rather than timed out. A ctx already done gives its
-// result without a request. At most 4 KiB of the response body is read.
+// A 2xx is valid. A 4xx is read with [ClassifyFailure], from its status and body:
+// invalid_key is INVALID_KEY, insufficient_credit INSUFFICIENT_CREDIT,
+// permission_denied PERMISSION_DENIED, rate_limited RATE_LIMITED; any other 4xx is
+// RATE_LIMITED for a 429 and INVALID_KEY otherwise. 3xx, 5xx and transport errors are
+// NETWORK_ERROR. Passing the deadline, the caller's or [Validator.Timeout], is
+// REQUEST_TIMEOUT; the caller cancelling ctx is NETWORK_ERROR, since the check was
+// given up rather than timed out. A ctx already done gives its result without a
+// request. Once the status has arrived it decides, even if the body then stalls. At
+// most 64 KiB of a 4xx body is read, and 4 KiB of any other.
 func (v *Validator) Validate(ctx context.Context, id ID, key Secret) Validation {
 	if v == nil {
 		v = &Validator{}
@@ -153,10 +170,16 @@ func (v *Validator) Validate(ctx context.Context, id ID, key Secret) Validation 
 		}
 		return res
 	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		// What arrived before an error or the deadline is classified; the status
+		// alone decides if nothing readable did.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxFailureBody))
+		return fromFailure(resp.StatusCode, ClassifyFailure(id, resp.StatusCode, body))
+	}
 	// Read a little so a short answer can free the connection; closing with more
 	// unread drops the connection instead of reading a large body to its end.
 	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
-	_ = resp.Body.Close()
 	return fromStatus(resp.StatusCode)
 }
 
@@ -218,18 +241,35 @@ func failureReason(ctx context.Context, err error) string {
 	return ReasonNetworkError
 }
 
-// fromStatus maps a provider's HTTP status to a Validation.
+// fromStatus maps a provider's HTTP status other than 4xx to a Validation.
 func fromStatus(code int) Validation {
 	res := Validation{Status: code}
-	switch {
-	case code >= 200 && code < 300:
+	if code >= 200 && code < 300 {
 		res.Valid = true
-	case code == http.StatusTooManyRequests:
-		res.Reason = ReasonRateLimited
-	case code >= 400 && code < 500:
-		res.Reason = ReasonInvalidKey
-	default: // 3xx (not followed), 5xx, anything else
+	} else { // 3xx (not followed), 5xx, anything else
 		res.Reason = ReasonNetworkError
+	}
+	return res
+}
+
+// fromFailure maps a provider's 4xx status and what ClassifyFailure read in it to a
+// Validation.
+func fromFailure(code int, f Failure) Validation {
+	res := Validation{Status: code}
+	switch f {
+	case FailureInvalidKey:
+		res.Reason = ReasonInvalidKey
+	case FailureNoCredit:
+		res.Reason = ReasonInsufficientCredit
+	case FailurePermission:
+		res.Reason = ReasonPermissionDenied
+	case FailureRateLimited:
+		res.Reason = ReasonRateLimited
+	default: // model_not_allowed, or nothing about the key: as before classification
+		res.Reason = ReasonInvalidKey
+		if code == http.StatusTooManyRequests {
+			res.Reason = ReasonRateLimited
+		}
 	}
 	return res
 }

@@ -181,6 +181,7 @@ func TestValidator_statusCodes(t *testing.T) {
 		204: "",
 		400: providers.ReasonInvalidKey,
 		401: providers.ReasonInvalidKey,
+		402: providers.ReasonInvalidKey, // OpenAI gives 402 no meaning
 		403: providers.ReasonInvalidKey,
 		404: providers.ReasonInvalidKey,
 		429: providers.ReasonRateLimited,
@@ -196,6 +197,143 @@ func TestValidator_statusCodes(t *testing.T) {
 			assert.Equal(t, providers.Validation{Valid: reason == "", Reason: reason, Status: code}, got)
 			assert.Equal(t, int64(1), n.Load())
 		})
+	}
+}
+
+// answerServer answers every request with status and body.
+func answerServer(t *testing.T, status int, body string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// findFailureCase returns the named case of TestClassifyFailure.
+func findFailureCase(t *testing.T, name string) failureCase {
+	t.Helper()
+	for _, c := range failureCases {
+		if c.name == name {
+			return c
+		}
+	}
+	t.Fatalf("no failure case %q", name)
+	return failureCase{}
+}
+
+func TestValidator_readsTheProvidersAnswer(t *testing.T) {
+	for _, c := range []struct {
+		answer string // a failureCases name: its provider, status and body
+		reason string
+	}{
+		{"openai 401 invalid_api_key", providers.ReasonInvalidKey},
+		{"openai 429 insufficient_quota type and code", providers.ReasonInsufficientCredit},
+		{"openai 429 billing_not_active", providers.ReasonInsufficientCredit},
+		{"openai 401 restricted key missing scope", providers.ReasonPermissionDenied},
+		{"openai 403 restricted key missing scope", providers.ReasonPermissionDenied},
+		{"openai 429 rate_limit_exceeded", providers.ReasonRateLimited},
+		{"openai 429 truncated: rate limited, never a mark", providers.ReasonRateLimited},
+		{"openai 403 unsupported region", providers.ReasonInvalidKey},
+		{"openai 403 HTML from an edge", providers.ReasonInvalidKey},
+		{"anthropic 401 authentication_error", providers.ReasonInvalidKey},
+		{"anthropic 402 billing_error", providers.ReasonInsufficientCredit},
+		{"anthropic 400 credit balance too low", providers.ReasonInsufficientCredit},
+		{"anthropic 403 permission_error", providers.ReasonPermissionDenied},
+		{"anthropic 429 rate_limit_error", providers.ReasonRateLimited},
+		{"anthropic 404 wrong path", providers.ReasonInvalidKey},
+		{"xai 400 incorrect API key", providers.ReasonInvalidKey},
+		{"xai 403 credits used up", providers.ReasonInsufficientCredit},
+		{"xai 429 credits used up", providers.ReasonInsufficientCredit},
+		{"xai 403 team blocked", providers.ReasonPermissionDenied},
+		{"xai 429 at capacity", providers.ReasonRateLimited},
+		{"openrouter 401", providers.ReasonInvalidKey},
+		{"openrouter 402 insufficient credits", providers.ReasonInsufficientCredit},
+		{"openrouter 402 in-flight budget", providers.ReasonRateLimited},
+		{"openrouter 403 moderation", providers.ReasonInvalidKey},
+		{"gateway 401 authentication_error", providers.ReasonInvalidKey},
+		{"gateway 402", providers.ReasonInsufficientCredit},
+		{"gateway 403 customer_verification_required", providers.ReasonInsufficientCredit},
+		{"gateway 429 rate_limit_exceeded", providers.ReasonRateLimited},
+		{"gateway 403 forbidden by a routing rule", providers.ReasonInvalidKey},
+		// The checks name no model: a model refusal did not accept the key.
+		{"gateway 404 model_not_found", providers.ReasonInvalidKey},
+		{"xai 404 model", providers.ReasonInvalidKey},
+		// A 5xx says nothing about the key, whatever its body.
+		{"openai 503 never marks, whatever the body says", providers.ReasonNetworkError},
+		{"anthropic 529 overloaded", providers.ReasonNetworkError},
+	} {
+		t.Run(c.answer, func(t *testing.T) {
+			a := findFailureCase(t, c.answer)
+			srv := answerServer(t, a.status, a.body)
+			got := validatorFor(a.id, srv.URL).Validate(t.Context(), a.id, providers.NewSecret("sk-x"))
+			assert.Equal(t, providers.Validation{Reason: c.reason, Status: a.status}, got)
+		})
+	}
+}
+
+func TestValidator_errorStatusDecidesWhenBodyStalls(t *testing.T) {
+	for _, c := range []struct {
+		id     providers.ID
+		status int
+		reason string
+	}{
+		{providers.OpenAI, 429, providers.ReasonRateLimited},
+		{providers.OpenRouter, 402, providers.ReasonInsufficientCredit},
+		{providers.Anthropic, 401, providers.ReasonInvalidKey},
+		{providers.XAI, 403, providers.ReasonInvalidKey}, // xAI's 403 needs its body
+	} {
+		t.Run(fmt.Sprintf("%s/%d", c.id, c.status), func(t *testing.T) {
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(c.status)
+				_, _ = io.WriteString(w, `{"error":{"message":"You exceeded`)
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) })
+			v := validatorFor(c.id, srv.URL)
+			v.Timeout = 100 * time.Millisecond
+
+			got := v.Validate(t.Context(), c.id, providers.NewSecret("sk-x"))
+			assert.Equal(t, providers.Validation{Reason: c.reason, Status: c.status}, got)
+		})
+	}
+}
+
+func TestValidator_errorBodyNotReadToTheEnd(t *testing.T) {
+	// An endless 401 body: the Validator reads its first 64 KiB, then closes.
+	stopped := make(chan int64, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		var written int64
+		for written < 8<<30 { // a bound, so a broken test cannot write forever
+			n, err := w.Write(chunk)
+			written += int64(n)
+			if err != nil {
+				break
+			}
+		}
+		stopped <- written
+	}))
+	t.Cleanup(srv.Close)
+	v := validatorFor(providers.Gateway, srv.URL)
+	v.Timeout = time.Minute
+
+	got := v.Validate(t.Context(), providers.Gateway, providers.NewSecret("vck-x"))
+	assert.Equal(t, providers.Validation{Reason: providers.ReasonInvalidKey, Status: 401}, got)
+	select {
+	case written := <-stopped:
+		assert.Less(t, written, int64(1<<30))
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server is still writing: the body was not closed")
 	}
 }
 
@@ -557,7 +695,7 @@ func TestValidator_concurrent(t *testing.T) {
 func TestValidation_neverHoldsKey(t *testing.T) {
 	const canary = "sk-canary-7f3a9c1e"
 	// The server echoes the key everywhere it can: body, headers, a redirect.
-	for _, code := range []int{200, 401, 429, 500, 302} {
+	for _, code := range []int{200, 401, 402, 403, 429, 500, 302} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				auth := r.Header.Get("Authorization")
