@@ -260,8 +260,13 @@ func (d *doctor) checkRLS(ctx context.Context, r *result) {
 	d.checkConsentDefault(ctx, r)
 	d.checkTriggers(ctx, r, "rls")
 	if r.status.rank() <= statusPass.rank() {
-		r.detail = append([]string{fmt.Sprintf("%d tables with row level security and their %d policies (%s); user_settings.allow_gateway_fallback defaults to true",
-			ok, policies, strings.Join(names, ", "))}, r.detail...)
+		summary := []string{fmt.Sprintf("%d tables with row level security, an owner no API request can become, and their %d policies: %s",
+			ok, policies, strings.Join(names, ", "))}
+		if d.schema.table("user_settings") != nil {
+			summary = append(summary, "user_settings.allow_gateway_fallback defaults to true")
+		}
+		r.raise(statusPass)
+		r.detail = append(summary, r.detail...)
 	}
 }
 

@@ -53,20 +53,29 @@ func (d *doctor) checkScenarios(ctx context.Context, r *result) {
 	if rep.PlaceholderTeamKey {
 		r.note("AI_GATEWAY_API_KEY is not set: check 3 used a placeholder team key")
 	}
-	if err != nil {
-		fix := ""
-		if errors.Is(err, runbook.ErrNotReady) {
-			fix = migrateFix
-		}
+	users := fmt.Sprintf("%d throwaway users made and deleted", rep.UsersCreated)
+	if len(rep.UsersLeft) > 0 {
+		users = fmt.Sprintf("%d throwaway users made; NOT deleted: %s", rep.UsersCreated, strings.Join(rep.UsersLeft, ", "))
+		r.fail("throwaway users left behind: "+strings.Join(rep.UsersLeft, ", "),
+			"delete from auth.users where id in ('"+strings.Join(rep.UsersLeft, "', '")+"');")
+	}
+	switch {
+	case err != nil:
 		// The runbook's error texts name the step; they never hold a key (supabase.Error
 		// prints no argument).
 		what := d.red.scrub(err.Error())
-		if errors.Is(err, context.Canceled) {
-			what = "interrupted"
+		fix := "fix what the rpc-acl and vault rows report, then run byok doctor --scenarios again"
+		switch {
+		case errors.Is(err, runbook.ErrNotReady):
+			fix = migrateFix
+		case errors.Is(err, context.Canceled):
+			what, fix = "interrupted", "run byok doctor --scenarios again"
+		case errors.Is(err, context.DeadlineExceeded):
+			what = "timed out"
 		}
-		r.fail(fmt.Sprintf("stopped: %s; %d throwaway users made, and deleted unless said above", what, rep.UsersCreated), fix)
-	} else if r.status.rank() <= statusPass.rank() {
-		r.detail = append([]string{fmt.Sprintf("the runbook's %d checks pass; %d throwaway users made and deleted", len(rep.Results), rep.UsersCreated)}, r.detail...)
+		r.fail(fmt.Sprintf("stopped: %s; %s", what, users), fix)
+	case r.status.rank() <= statusPass.rank():
+		r.detail = append([]string{fmt.Sprintf("the runbook's %d checks pass; %s", len(rep.Results), users)}, r.detail...)
 	}
 }
 

@@ -78,11 +78,7 @@ func parseTarget(raw, source string, red *redactor) (*target, error) {
 	}
 	cfg.MaxConns = 2
 	t := &target{cfg: cfg, host: cfg.ConnConfig.Host, port: cfg.ConnConfig.Port, source: source}
-	host := t.host
-	if strings.HasPrefix(host, "/") {
-		host = "unix:" + host
-	}
-	t.name = net.JoinHostPort(host, strconv.Itoa(int(t.port))) + "/" + cfg.ConnConfig.Database
+	t.name = net.JoinHostPort(t.host, strconv.Itoa(int(t.port))) + "/" + cfg.ConnConfig.Database
 	return t, nil
 }
 
@@ -99,7 +95,14 @@ func connectError(err error, red *redactor) string {
 			err = inner
 		}
 	}
-	return red.scrub(err.Error())
+	// One line per attempt (TLS, then plain; each address): drop repeated ones.
+	var lines []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !slices.Contains(lines, line) {
+			lines = append(lines, line)
+		}
+	}
+	return red.scrub(strings.Join(lines, "; "))
 }
 
 // redactor scrubs known secrets from text that may echo them: the driver's and the

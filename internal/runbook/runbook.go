@@ -66,7 +66,8 @@ func (r Result) Got() string {
 type Report struct {
 	Results            []Result // one per check run, in the runbook's order
 	PlaceholderTeamKey bool     // Team had no gateway key; check 3 used a placeholder
-	UsersCreated       int      // throwaway users made (and deleted, unless Run's error says otherwise)
+	UsersCreated       int      // throwaway users made
+	UsersLeft          []string // ids of throwaway users that could not be deleted (Run's error says why)
 }
 
 // Failed returns how many checks did not pass.
@@ -182,6 +183,7 @@ func runCheck(ctx context.Context, cfg Config, r *resolve.Resolver, ch check, re
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
 		if derr := cfg.Users.DeleteUser(dctx, user); derr != nil {
+			rep.UsersLeft = append(rep.UsersLeft, user)
 			err = errors.Join(err, fmt.Errorf("runbook: delete throwaway user %s: %w", user, derr))
 		}
 	}()
