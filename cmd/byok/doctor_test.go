@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/byok-go/byok/internal/pgtest"
+	"github.com/byok-go/byok/supabase/migrations"
 )
 
 // TestDoctor_healthyDatabase runs doctor --json and the plain output on a migrated
@@ -39,7 +41,7 @@ func TestDoctor_healthyDatabase(t *testing.T) {
 	_, detail, _ := rep.check("rpc-acl")
 	assert.Regexp(t, `^\d+ SECURITY DEFINER functions: \d+ RPCs executable by service_role only`, detail)
 	_, detail, _ = rep.check("migrations")
-	assert.Contains(t, detail, "all 8 applied")
+	assert.Contains(t, detail, fmt.Sprintf("all %d applied", len(migrations.All())))
 	if pgtest.Real() {
 		_, detail, _ = rep.check("vault")
 		assert.Contains(t, detail, "supabase_vault 0.3.1")
@@ -165,7 +167,7 @@ func TestDoctor_faults(t *testing.T) {
 		{
 			name: "migration row removed", id: "migrations", status: "fail",
 			sql:    `delete from supabase_migrations.schema_migrations where version = '20261130020000'`,
-			detail: []string{"1 of 8 not applied: 20261130020000_byok_rate_limit"},
+			detail: []string{fmt.Sprintf("1 of %d not applied: 20261130020000_byok_rate_limit", len(migrations.All()))},
 			fix:    []string{"byok migrate"},
 		},
 		{
@@ -278,7 +280,7 @@ func TestDoctor_migrateFixesAMissingRow(t *testing.T) {
 	r := byok(t, bin, nil, "migrate", "--db-url", dbURL)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	assert.Regexp(t, `(?m)^applied +20251113000000_gateway_user_byok$`, r.stdout)
-	assert.Contains(t, r.stdout, "1 applied, 7 already applied")
+	assert.Contains(t, r.stdout, fmt.Sprintf("1 applied, %d already applied", len(migrations.All())-1))
 
 	rep := parse(t, byok(t, bin, healthyEnv(), "doctor", "--json", "--db-url", dbURL))
 	assert.Equal(t, healthy(false), rep.statuses())

@@ -21,21 +21,23 @@ func names[T any](list []T, name func(T) string) []string {
 func TestParseSchema_embeddedMigrations(t *testing.T) {
 	s := parseSchema(migrations.All())
 
-	assert.Equal(t, []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits"},
-		names(s.tables, func(t *sqlTable) string { return t.name }))
+	// Subsets: later migrations add objects; these are the ones the runbook and the first
+	// migrations name.
+	assert.Subset(t, names(s.tables, func(t *sqlTable) string { return t.name }),
+		[]string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits"})
 	assert.Equal(t, "20251113000000_gateway_user_byok", s.table("user_settings").migration)
 
 	// The SECURITY DEFINER functions: the RPCs and the trigger functions, not the helpers.
 	definers := names(s.definers(), func(f *sqlFunction) string { return f.name })
 	slices.Sort(definers)
-	assert.Equal(t, []string{
+	assert.Subset(t, definers, []string{
 		"byok_delete_api_key_secret", "byok_notify_invalidate", "byok_notify_invalidate_truncate",
 		"byok_truncate_api_key_secrets", "check_vault_health", "delete_user_api_key",
 		"delete_user_gateway_config", "delete_user_gateway_key", "get_user_allow_gateway_fallback",
 		"get_user_api_key", "get_user_byok_snapshot", "get_user_gateway_base_url", "insert_user_api_key",
 		"list_user_api_keys", "put_user_gateway_key", "set_user_allow_gateway_fallback",
 		"take_user_rate_limit", "touch_user_api_key", "upsert_user_gateway_config",
-	}, definers)
+	})
 	for _, helper := range []string{"byok_require_service_role", "byok_normalize_service", "byok_lock_user", "byok_check_api_key"} {
 		i := slices.IndexFunc(s.functions, func(f *sqlFunction) bool { return f.name == helper })
 		require.GreaterOrEqual(t, i, 0, helper)
@@ -54,12 +56,12 @@ func TestParseSchema_embeddedMigrations(t *testing.T) {
 		got = append(got, pol{p.table, p.name, p.cmd, p.permissive, p.roles, p.using, p.check})
 	}
 	owner := "(select auth.uid()) = user_id"
-	assert.Equal(t, []pol{
+	assert.Subset(t, got, []pol{
 		{"api_keys", "api_keys_select_own", "SELECT", true, []string{"authenticated"}, owner, ""},
 		{"api_gateway_configs", "api_gateway_configs_select_own", "SELECT", true, []string{"authenticated"}, owner, ""},
 		{"user_settings", "user_settings_all_own", "ALL", true, []string{"authenticated"}, owner, owner},
 		{"byok_rate_limits", "byok_rate_limits_no_api_access", "ALL", false, []string{"anon", "authenticated"}, "false", "false"},
-	}, got)
+	})
 	assert.Contains(t, oneLine(s.policies[0].stmt), "create policy api_keys_select_own on public.api_keys for select to authenticated using ((select auth.uid()) = user_id)")
 
 	// Triggers: 2 for Vault cleanup, 9 for invalidation.
@@ -67,7 +69,8 @@ func TestParseSchema_embeddedMigrations(t *testing.T) {
 	for _, tr := range s.triggers {
 		kinds[triggerKind(tr)]++
 	}
-	assert.Equal(t, map[string]int{"vault": 2, "notify": 9}, kinds)
+	assert.GreaterOrEqual(t, kinds["vault"], 2)
+	assert.GreaterOrEqual(t, kinds["notify"], 9)
 	i := slices.IndexFunc(s.triggers, func(tr *sqlTrigger) bool { return tr.name == "api_keys_notify_invalidate_update" })
 	require.GreaterOrEqual(t, i, 0)
 	assert.Equal(t, "api_keys", s.triggers[i].table)
@@ -110,7 +113,10 @@ select E'it''s \' ; still a string';
 `})
 	s := parseSchema(ms)
 	tables := names(s.tables, func(t *sqlTable) string { return t.name })
-	assert.Equal(t, []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits", "byok_team_usage"}, tables)
+	assert.Equal(t, "byok_team_usage", tables[len(tables)-1])
+	assert.NotContains(t, tables, "not_a_table")
+	assert.NotContains(t, tables, "nor_this")
+	assert.NotContains(t, tables, "in_a_body")
 
 	fn := func(name string) *sqlFunction {
 		i := slices.IndexFunc(s.functions, func(f *sqlFunction) bool { return f.name == name })
@@ -134,7 +140,7 @@ select E'it''s \' ; still a string';
 	assert.Equal(t, []string{"authenticated"}, s.policies[i].roles)
 	assert.False(t, slices.ContainsFunc(s.policies, func(p *sqlPolicy) bool { return p.name == "api_gateway_configs_select_own" }), "dropped")
 	assert.False(t, slices.ContainsFunc(s.triggers, func(tr *sqlTrigger) bool { return tr.name == "user_settings_notify_invalidate" }), "dropped")
-	assert.Len(t, s.triggers, 10)
+	assert.Len(t, s.triggers, len(parseSchema(migrations.All()).triggers)-1)
 }
 
 func TestSplitSQL(t *testing.T) {
