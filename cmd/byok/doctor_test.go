@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -565,4 +567,69 @@ func TestWriteText_colour(t *testing.T) {
 		"               fix:  x;\n"+
 		"                     y;\n"+
 		"\n1 passed, 0 warnings, 1 failed, 0 skipped\n", plain.String())
+}
+
+// A later migration (here added through the test build's hook) is applied by migrate and
+// judged by doctor with no change to either: its table, policy and SECURITY DEFINER RPC.
+func TestDoctor_coversALaterMigration(t *testing.T) {
+	db := pgtest.Fresh(t, true)
+	bin := binary(t, true)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "29990101000000_byok_team_usage.sql"), []byte(`
+create table if not exists public.byok_team_usage (
+  user_id uuid primary key references auth.users (id) on delete cascade,
+  requests bigint not null default 0
+);
+alter table public.byok_team_usage enable row level security;
+revoke all on table public.byok_team_usage from anon, authenticated;
+grant select on table public.byok_team_usage to authenticated;
+drop policy if exists byok_team_usage_select_own on public.byok_team_usage;
+create policy byok_team_usage_select_own on public.byok_team_usage
+  for select to authenticated using ((select auth.uid()) = user_id);
+
+create or replace function public.count_team_usage(p_user_id uuid)
+returns void language plpgsql security definer set search_path = '' as $$
+begin
+  perform public.byok_require_service_role();
+  insert into public.byok_team_usage (user_id, requests) values (p_user_id, 1)
+  on conflict (user_id) do update set requests = public.byok_team_usage.requests + 1;
+end;
+$$;
+revoke all on function public.count_team_usage(uuid) from public, anon, authenticated;
+grant execute on function public.count_team_usage(uuid) to service_role;
+`), 0o600))
+	env := healthyEnv()
+	env["BYOK_TEST_EXTRA_MIGRATIONS"] = dir
+	dbURL := withPassword(t, db.DSN)
+
+	rep := parse(t, byok(t, bin, env, "doctor", "--json", "--db-url", dbURL))
+	status, detail, fix := rep.check("migrations")
+	assert.Equal(t, "fail", status)
+	assert.Contains(t, detail, "not applied: 29990101000000_byok_team_usage")
+	assert.Equal(t, "byok migrate", fix)
+	status, detail, _ = rep.check("rls")
+	assert.Equal(t, "fail", status)
+	assert.Contains(t, detail, "public.byok_team_usage is missing (migration 29990101000000_byok_team_usage)")
+	status, detail, _ = rep.check("rpc-acl")
+	assert.Equal(t, "fail", status)
+	assert.Contains(t, detail, "public.count_team_usage is missing")
+
+	r := byok(t, bin, env, "migrate", "--db-url", dbURL)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Regexp(t, `(?m)^applied +29990101000000_byok_team_usage$`, r.stdout)
+	rep = parse(t, byok(t, bin, env, "doctor", "--json", "--db-url", dbURL))
+	assert.Equal(t, healthy(false), rep.statuses())
+	_, detail, _ = rep.check("rls")
+	assert.Contains(t, detail, "byok_team_usage")
+
+	_, err := db.Pool.Exec(t.Context(), `
+		grant execute on function public.count_team_usage(uuid) to anon;
+		drop policy byok_team_usage_select_own on public.byok_team_usage`)
+	require.NoError(t, err)
+	rep = parse(t, byok(t, bin, env, "doctor", "--json", "--db-url", dbURL))
+	_, detail, _ = rep.check("rpc-acl")
+	assert.Contains(t, detail, "public.count_team_usage(p_user_id uuid): EXECUTE held by anon")
+	_, detail, fix = rep.check("rls")
+	assert.Contains(t, detail, "public.byok_team_usage: policy byok_team_usage_select_own is missing")
+	assert.Contains(t, fix, "create policy byok_team_usage_select_own on public.byok_team_usage for select to authenticated")
 }
