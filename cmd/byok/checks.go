@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -197,8 +198,8 @@ func (d *doctor) checkVault(ctx context.Context, r *result) {
 	d.checkTriggers(ctx, r, "vault")
 }
 
-// ownerIsAPIRole reports which API roles can act as owner: the owner itself, or a role
-// whose privileges one of them holds.
+// ownerReachableSQL lists the API roles ($2) that can act as the owner (the %s column):
+// the owner itself, or a role that is a member of it.
 const ownerReachableSQL = `array(select r.rolname::text from pg_roles r
 	 where r.rolname = any($2) and pg_has_role(r.oid, %s, 'MEMBER') order by 1)`
 
@@ -349,7 +350,7 @@ func (d *doctor) checkConsentDefault(ctx context.Context, r *result) {
 		  from pg_attribute a left join pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
 		 where a.attrelid = to_regclass('public.user_settings') and a.attname = 'allow_gateway_fallback' and not a.attisdropped`).
 		Scan(&exists, &def)
-	if err != nil && err != pgx.ErrNoRows {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		r.fail("cannot read the default of user_settings.allow_gateway_fallback: "+d.errText(err), "")
 		return
 	}
@@ -630,9 +631,11 @@ func normExpr(s string) string {
 	return strings.NewReplacer(" ", "", "\t", "", "\n", "", "(", "", ")", "").Replace(s)
 }
 
+var rePlainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
 // quoteIdent quotes an identifier when it is not a plain lower-case one.
 func quoteIdent(s string) string {
-	if regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`).MatchString(s) {
+	if rePlainIdent.MatchString(s) {
 		return s
 	}
 	return pgx.Identifier{s}.Sanitize()

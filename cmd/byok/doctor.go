@@ -153,7 +153,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	d := &doctor{schema: parseSchema(migrationList()), getenv: getenv, red: red, scenarios: *scenarios, stderr: stderr}
 	prog := newProgress(stderr)
-	colour := *asJSON == false && isTerminal(stdout) && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+	colour := !*asJSON && isTerminal(stdout) && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 
 	raw, source := databaseURL(*dbURL, getenv)
 	connected := false
