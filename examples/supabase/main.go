@@ -12,6 +12,9 @@
 // them; without a team gateway key, check 3 uses a placeholder, which is fine because
 // resolving never calls a provider. Without the Supabase variables it says what to set
 // and exits with status 2; a failed check exits with status 1.
+//
+// The checks themselves are in internal/runbook, which `byok doctor --scenarios` runs too,
+// over a database URL instead of the project's HTTP API.
 package main
 
 import (
@@ -30,11 +33,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/byok-go/byok/consent"
-	"github.com/byok-go/byok/providers"
+	"github.com/byok-go/byok/internal/runbook"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/supabase"
-	"github.com/byok-go/byok/vault"
 )
 
 const usage = `examples/supabase walks the runbook's checks against a live Supabase project.
@@ -74,121 +75,37 @@ func settings(getenv func(string) string) (url, key string, ok bool) {
 	return url, key, url != "" && key != ""
 }
 
-// users makes and deletes throwaway users (rows of auth.users).
-type users interface {
-	CreateUser(ctx context.Context) (string, error)
-	DeleteUser(ctx context.Context, id string) error
-}
-
-// check is one step of the runbook's checklist.
-type check struct {
-	name    string
-	set     func(ctx context.Context, user string) error
-	path    resolve.Path // expected path, "" when an error is expected
-	id      providers.ID
-	errCode string // expected resolve.Error code when path is ""
-}
-
-func run(ctx context.Context, out io.Writer, c supabase.Caller, admin users, team resolve.Team) (err error) {
-	keys, settings := vault.New(c), consent.New(c)
-	if err := keys.Health(ctx); err != nil {
-		if supabase.IsNotFound(err) {
-			return fmt.Errorf("the project lacks this module's functions: apply supabase/migrations (%w)", err)
-		}
-		return fmt.Errorf("vault health: %w", err)
-	}
-	if team.GatewayKey.IsZero() {
-		team.GatewayKey = providers.NewSecret("placeholder-team-gateway-key")
+// run walks the runbook's checks and prints one row per check.
+func run(ctx context.Context, out io.Writer, c supabase.Caller, admin runbook.Users, team resolve.Team) error {
+	rep, err := runbook.Run(ctx, runbook.Config{Caller: c, Users: admin, Team: team})
+	if rep.PlaceholderTeamKey {
 		fmt.Fprintln(out, "AI_GATEWAY_API_KEY is not set: check 3 uses a placeholder team key.")
 	}
-	r := resolve.New(keys, settings, team)
-
-	put := func(id providers.ID, key string) func(context.Context, string) error {
-		return func(ctx context.Context, user string) error {
-			return keys.PutKey(ctx, user, id, providers.NewSecret(key))
-		}
-	}
-	checks := []check{
-		{"1. user gateway BYOK", func(ctx context.Context, user string) error {
-			if err := put(providers.Gateway, "example-user-gateway-key")(ctx, user); err != nil {
-				return err
-			}
-			return keys.PutGatewayBaseURL(ctx, user, "https://ai-gateway.vercel.sh/v1")
-		}, resolve.UserGateway, providers.Gateway, ""},
-		{"2. provider BYOK", put(providers.OpenAI, "example-user-openai-key"), resolve.UserProvider, providers.OpenAI, ""},
-		{"3. team gateway fallback", func(ctx context.Context, user string) error {
-			// Keys stored and removed again, consent OFF then ON, as the runbook says.
-			for _, step := range []func() error{
-				func() error { return put(providers.Gateway, "example-removed-key")(ctx, user) },
-				func() error { return put(providers.XAI, "example-removed-key")(ctx, user) },
-				func() error { return keys.DeleteKey(ctx, user, providers.Gateway) },
-				func() error { return keys.DeleteKey(ctx, user, providers.XAI) },
-				func() error { return settings.SetAllowGatewayFallback(ctx, user, false) },
-				func() error { return settings.SetAllowGatewayFallback(ctx, user, true) },
-			} {
-				if err := step(); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, resolve.TeamGateway, providers.Gateway, ""},
-		{"4. consent enforcement", func(ctx context.Context, user string) error {
-			return settings.SetAllowGatewayFallback(ctx, user, false)
-		}, "", "", "fallback_disabled"},
-	}
-
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tPATH\tPROVIDER\tBASE URL HOST\tSOURCE\tRESULT")
-	failed := 0
-	for _, ch := range checks {
-		user, err := admin.CreateUser(ctx)
-		if err != nil {
-			return fmt.Errorf("create a throwaway user: %w", err)
-		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if derr := admin.DeleteUser(dctx, user); derr != nil && err == nil {
-				err = fmt.Errorf("delete throwaway user: %w", derr)
-			}
-		}()
-		if err := ch.set(ctx, user); err != nil {
-			return fmt.Errorf("%s: set up: %w", ch.name, err)
-		}
-		p, path, rerr := r.Resolve(ctx, user)
+	for _, res := range rep.Results {
 		got := "PASS"
-		if !passed(ch, p, path, rerr) {
-			got, failed = "FAIL", failed+1
+		if !res.Pass {
+			got = "FAIL"
 		}
-		if rerr != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s (%s)\n", ch.name, got, code(rerr))
+		if res.Code != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s (%s)\n", res.Name, got, res.Code)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ch.name, path, p.ID, p.BaseURLHost(), p.BaseURLSource, got)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", res.Name, res.Path, res.Provider, res.BaseURLHost, res.BaseURLSource, got)
 	}
-	if err := tw.Flush(); err != nil {
+	if len(rep.Results) > 0 {
+		if ferr := tw.Flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	if err != nil {
 		return err
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d checks failed", failed, len(checks))
+	if n := rep.Failed(); n > 0 {
+		return fmt.Errorf("%d of %d checks failed", n, len(rep.Results))
 	}
 	return nil
-}
-
-func passed(ch check, p resolve.Provider, path resolve.Path, err error) bool {
-	if ch.path == "" {
-		return err != nil && code(err) == ch.errCode
-	}
-	return err == nil && path == ch.path && p.ID == ch.id
-}
-
-// code is the resolve.Error code of err ("no_provider", "fallback_disabled", ...).
-func code(err error) string {
-	var re *resolve.Error
-	if errors.As(err, &re) {
-		return re.Code()
-	}
-	return "error"
 }
 
 // authAdmin makes and deletes users with Supabase Auth's admin API, authenticated the

@@ -79,13 +79,20 @@ const lockSQL = `select pg_advisory_xact_lock(hashtextextended('supabase_migrati
 // does not take that lock, so do not run both at the same moment.
 //
 // Apply creates the history schema and table if absent. It stops at the first error, returning
-// the versions applied before it.
+// the versions applied before it; the failure of a migration itself is an [*Error] naming it.
 func Apply(ctx context.Context, db DB) (applied []string, err error) {
+	return ApplyList(ctx, db, All())
+}
+
+// ApplyList is [Apply] for the migrations in list, applied in the order given, instead of
+// [All]: for tools that report on each migration in turn (one call per migration) or apply
+// migrations of their own next to these. A migration's failure is an [*Error].
+func ApplyList(ctx context.Context, db DB, list []Migration) (applied []string, err error) {
 	done, err := prepareHistory(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range All() {
+	for _, m := range list {
 		if done[m.Version] {
 			continue
 		}
@@ -131,39 +138,54 @@ func prepareHistory(ctx context.Context, db DB) (map[string]bool, error) {
 	return done, nil
 }
 
+// Error is the failure of one migration: applying it, or recording it. Err is the cause,
+// a *pgconn.PgError when the database refused a statement (errors.As finds it, and with
+// it the SQLSTATE). Nothing of the migration stays applied.
+type Error struct {
+	Version, Name string // the migration's
+	Err           error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("migrations: %s_%s: %v", e.Version, e.Name, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
 // applyOne applies m unless, once holding the lock, it finds m already recorded by a
 // concurrent Apply. It reports whether it applied m.
 func applyOne(ctx context.Context, db DB, m Migration) (bool, error) {
 	tx, err := db.Begin(ctx)
 	if err != nil {
-		return false, fmt.Errorf("migrations: %s_%s: begin: %w", m.Version, m.Name, err)
+		return false, &Error{Version: m.Version, Name: m.Name, Err: fmt.Errorf("begin: %w", err)}
 	}
 	defer tx.Rollback(ctx) // a no-op after Commit
 	if _, err := tx.Exec(ctx, lockSQL); err != nil {
-		return false, fmt.Errorf("migrations: %s_%s: lock: %w", m.Version, m.Name, err)
+		return false, &Error{Version: m.Version, Name: m.Name, Err: fmt.Errorf("lock: %w", err)}
 	}
 	var recorded bool
 	err = tx.QueryRow(ctx,
 		`select exists (select from supabase_migrations.schema_migrations where version = $1)`,
 		m.Version).Scan(&recorded)
 	if err != nil {
-		return false, fmt.Errorf("migrations: %s_%s: read history: %w", m.Version, m.Name, err)
+		return false, &Error{Version: m.Version, Name: m.Name, Err: fmt.Errorf("read history: %w", err)}
 	}
 	if recorded {
 		return false, nil
 	}
 	// Without arguments pgx uses the simple protocol, which runs a multi-statement file.
 	if _, err := tx.Exec(ctx, m.SQL); err != nil {
-		return false, fmt.Errorf("migrations: %s_%s: %w", m.Version, m.Name, err)
+		return false, &Error{Version: m.Version, Name: m.Name, Err: err}
 	}
 	_, err = tx.Exec(ctx,
 		`insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)`,
 		m.Version, m.Name, []string{m.SQL})
 	if err != nil {
-		return false, fmt.Errorf("migrations: %s_%s: record: %w", m.Version, m.Name, err)
+		return false, &Error{Version: m.Version, Name: m.Name, Err: fmt.Errorf("record: %w", err)}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("migrations: %s_%s: commit: %w", m.Version, m.Name, err)
+		return false, &Error{Version: m.Version, Name: m.Name, Err: fmt.Errorf("commit: %w", err)}
 	}
 	return true, nil
 }

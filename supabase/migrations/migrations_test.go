@@ -177,3 +177,29 @@ func TestMigrations_canRunTwice(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyList_failureIsAnErrorNamingTheMigration(t *testing.T) {
+	db := pgtest.Fresh(t, false)
+	ctx := t.Context()
+	broken := migrations.Migration{Version: "29990101000000", Name: "broken",
+		SQL: "create table public.apply_list_probe (id int);\nselect * from public.no_such_table;"}
+	list := append(migrations.All()[:2], broken, migrations.All()[2])
+
+	applied, err := migrations.ApplyList(ctx, db.Pool, list)
+	assert.Equal(t, wantVersions[:2], applied, "the ones before it stay applied")
+	var merr *migrations.Error
+	require.ErrorAs(t, err, &merr)
+	assert.Equal(t, "29990101000000", merr.Version)
+	assert.Equal(t, "broken", merr.Name)
+	assert.Equal(t, "42P01", sqlState(err))
+	assert.Contains(t, err.Error(), "migrations: 29990101000000_broken: ")
+
+	var probe *string
+	require.NoError(t, db.Pool.QueryRow(ctx, `select to_regclass('public.apply_list_probe')::text`).Scan(&probe))
+	assert.Nil(t, probe, "nothing of the failed migration stays")
+	rows, err := db.Pool.Query(ctx, `select version from supabase_migrations.schema_migrations order by 1`)
+	require.NoError(t, err)
+	recorded, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	assert.Equal(t, wantVersions[:2], recorded, "the run stopped at the failure")
+}
