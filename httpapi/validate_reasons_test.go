@@ -99,12 +99,12 @@ func validateReasonsHandler(v httpapi.Validator) http.Handler {
 		Consent:   consent,
 		Resolver:  resolve.New(keys, consent, resolve.Team{}),
 		Validator: v,
-		Authenticate: func(r *http.Request) (string, error) {
+		Verify: func(r *http.Request) (httpapi.Claims, error) {
 			user, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer user:")
 			if !ok || user == "" {
-				return "", errors.New("bad token")
+				return httpapi.Claims{}, errors.New("bad token")
 			}
-			return user, nil
+			return httpapi.Claims{UserID: user}, nil
 		},
 	})
 }
