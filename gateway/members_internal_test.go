@@ -15,6 +15,7 @@ var fullOptions = Options{
 	Tags:                   []string{"t"},
 	ZeroDataRetention:      true,
 	DisallowPromptTraining: true,
+	QuotaEntityID:          "q",
 }
 
 // Every option field becomes one JSON member, and the merge's member set holds them

@@ -40,15 +40,17 @@ import (
 // Options are the Vercel AI Gateway's per-request provider options, written into
 // providerOptions.gateway of every JSON request body sent to a gateway. The field names
 // sent are those of npm @ai-sdk/gateway's GatewayProviderOptions (order, only, models,
-// user, tags, zeroDataRetention, disallowPromptTraining). The zero value sends nothing.
+// user, tags, zeroDataRetention, disallowPromptTraining, quotaEntityId). The zero value
+// sends nothing.
 //
 // The gateway documents no limits on these fields; this package applies bounds of its
 // own, so a mistake fails the call instead of reaching the gateway: at most 32 slugs in
 // Order and in Only, each a valid slug (1 to 64 bytes of lower-case ASCII letters,
 // digits, '-', '_' and '.'; the gateway's slugs are such words: "anthropic", "bedrock",
-// "vertex"); at most 16 Models; a User of at most 256 bytes; at most 32 Tags of 1 to 128
-// bytes each. User and tags must be valid UTF-8 without control characters. No list may
-// name an entry twice, except Tags, which are a set.
+// "vertex"); at most 16 Models; a User and a QuotaEntityID of at most 256 bytes each; at
+// most 32 Tags of 1 to 128 bytes each. User, QuotaEntityID and tags must be valid UTF-8
+// without control characters. No list may name an entry twice, except Tags, which are a
+// set.
 type Options struct {
 	Order, Only            []string // gateway provider slugs: the attempt order; the only ones allowed
 	Models                 []string // fallback models after the primary, mapped to gateway ids like model hints
@@ -56,13 +58,14 @@ type Options struct {
 	Tags                   []string // usage-report tags
 	ZeroDataRetention      bool     // route only to providers with zero data retention agreements
 	DisallowPromptTraining bool     // route only to providers that do not train on prompts
+	QuotaEntityID          string   // quotaEntityId: the entity whose gateway quota the request counts against; "" sends none
 }
 
 // Bounds on the options (the gateway documents none).
 const (
 	MaxSlugs  = 32  // slugs in Order, and in Only
 	MaxModels = 16  // fallback models
-	MaxUser   = 256 // bytes of User
+	MaxUser   = 256 // bytes of User, and of QuotaEntityID
 	MaxTags   = 32  // tags
 	MaxTag    = 128 // bytes of one tag
 )
@@ -70,7 +73,7 @@ const (
 // IsZero reports whether o sends nothing.
 func (o Options) IsZero() bool {
 	return len(o.Order) == 0 && len(o.Only) == 0 && len(o.Models) == 0 && o.User == "" &&
-		len(o.Tags) == 0 && !o.ZeroDataRetention && !o.DisallowPromptTraining
+		len(o.Tags) == 0 && !o.ZeroDataRetention && !o.DisallowPromptTraining && o.QuotaEntityID == ""
 }
 
 // Clone returns o with slices of its own.
@@ -83,7 +86,8 @@ func (o Options) Clone() Options {
 }
 
 // Over returns call's options over o, the defaults: a non-empty Order, Only or Models of
-// call replaces o's, a non-empty User replaces o's, Tags are added to o's, and a
+// call replaces o's, a non-empty User or QuotaEntityID replaces o's, Tags are added to
+// o's, and a
 // compliance flag set on either stays set (a call can tighten the defaults' compliance,
 // never loosen it).
 func (o Options) Over(call Options) Options {
@@ -98,6 +102,9 @@ func (o Options) Over(call Options) Options {
 	}
 	if call.User != "" {
 		o.User = call.User
+	}
+	if call.QuotaEntityID != "" {
+		o.QuotaEntityID = call.QuotaEntityID
 	}
 	if len(call.Tags) > 0 {
 		o.Tags = append(slices.Clip(o.Tags), call.Tags...)
@@ -177,6 +184,10 @@ func Compile(o Options, rules *models.Rules) (*Compiled, error) {
 	if len(n.User) > MaxUser || !printable(n.User) {
 		return nil, optionsError(fmt.Sprintf("user: over %d bytes or not printable UTF-8", MaxUser))
 	}
+	n.QuotaEntityID = strings.TrimSpace(o.QuotaEntityID)
+	if len(n.QuotaEntityID) > MaxUser || !printable(n.QuotaEntityID) {
+		return nil, optionsError(fmt.Sprintf("quotaEntityId: over %d bytes or not printable UTF-8", MaxUser))
+	}
 	n.Tags = nil
 	for _, tag := range o.Tags {
 		tag = strings.TrimSpace(tag)
@@ -221,6 +232,9 @@ func Compile(o Options, rules *models.Rules) (*Compiled, error) {
 	}
 	if n.DisallowPromptTraining {
 		add("disallowPromptTraining", true)
+	}
+	if n.QuotaEntityID != "" {
+		add("quotaEntityId", n.QuotaEntityID)
 	}
 	return c, nil
 }

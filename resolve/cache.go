@@ -55,6 +55,7 @@ type cacheEntry struct {
 	model   string           // the model hint this entry answers
 	expires int64            // clock value from which the entry is no longer served
 	tmpl    *entryTemplate
+	origin  *origin     // Provider.origin: the user's own, so it lives in the user's entry
 	x       *entryExtra // nil in the common case
 }
 
@@ -108,7 +109,7 @@ type templateKey struct {
 // exactly p and path, and keeps the whole result otherwise, so a Provider field the
 // compact form does not know about is never lost.
 func newEntry(model string, p Provider, path Path, expires int64, next *cacheEntry) *cacheEntry {
-	e := &cacheEntry{key: p.APIKey, model: model, expires: expires}
+	e := &cacheEntry{key: p.APIKey, model: model, expires: expires, origin: p.origin}
 	e.tmpl = entryTemplates[templateKey{p.ID, p.BaseURLSource, path}]
 	if e.tmpl != nil && (p.BaseURL != e.tmpl.p.BaseURL || p.Model != "" || p.gateway != nil) {
 		e.x = &entryExtra{baseURL: p.BaseURL, model: p.Model, gateway: p.gateway}
@@ -142,6 +143,7 @@ func (e *cacheEntry) fill(p *Provider, path *Path) {
 	}
 	*p = e.tmpl.p
 	p.APIKey = e.key
+	p.origin = e.origin
 	*path = e.tmpl.path
 	if x != nil {
 		if x.baseURL != "" {

@@ -49,6 +49,7 @@ type Provider struct {
 	Model         string           // "" unless the call passed WithModel
 
 	gateway *gateway.Params // gateway options and per-request BYOK; nil: none
+	origin  *origin         // the Resolver, user and path it came from, when they watch its requests; nil: none
 }
 
 // Authorize sets the provider's authentication headers on h: x-api-key and

@@ -45,6 +45,8 @@ type Resolver struct {
 	gwRaw     gateway.Options         // WithDefaultGatewayOptions as given, under the calls' options
 	gwDefault *gateway.Params         // the defaults every gateway Provider carries; nil: none
 	byok      map[providers.ID]string // gateway-byok slug per provider; nil: WithGatewayBYOK off
+
+	watches bool // the Transports of its Providers report to it (see origin)
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -283,8 +285,18 @@ func (r *Resolver) resolveDetached(ctx context.Context, userID, hint string) (Pr
 	return r.resolveUncached(ctx, userID, hint)
 }
 
-// resolveUncached runs the four paths against the stores.
+// resolveUncached runs the four paths against the stores and, when the Resolver
+// watches what its Providers send, marks the result with its origin.
 func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Provider, Path, error) {
+	p, path, err := r.resolvePaths(ctx, userID, hint)
+	if err == nil && r.watches {
+		p.origin = &origin{r: r, user: userID, path: path}
+	}
+	return p, path, err
+}
+
+// resolvePaths runs the four paths against the stores.
+func (r *Resolver) resolvePaths(ctx context.Context, userID, hint string) (Provider, Path, error) {
 	m, err := models.Parse(hint, r.models)
 	if err != nil {
 		return Provider{}, "", &Error{Step: StepInput, Kind: ErrInvalidModel}

@@ -85,6 +85,7 @@ type transport struct {
 	port   string        // the base URL's port, or the scheme's default
 	edits  []requestEdit // run in order on every request's copy after Authorize
 	deny   string        // when set, every request is refused with this Egress reason
+	origin *origin       // told of each request sent and of its answer; nil: none
 }
 
 // Transport returns an [http.RoundTripper] that sends requests with this credential, and
@@ -117,7 +118,7 @@ func (p Provider) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = guardedTransport
 	}
-	t := &transport{base: base, id: p.ID, key: p.APIKey}
+	t := &transport{base: base, id: p.ID, key: p.APIKey, origin: p.origin}
 	u, err := url.Parse(p.BaseURL)
 	switch {
 	case err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
@@ -201,7 +202,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return t.base.RoundTrip(r)
+	if t.origin == nil {
+		return t.base.RoundTrip(r)
+	}
+	t.origin.sending(t.id)
+	resp, err := t.base.RoundTrip(r)
+	return t.origin.received(t.id, resp, err), err
 }
 
 // check returns the Egress reason to refuse req for, or "".
