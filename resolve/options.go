@@ -37,6 +37,9 @@ type config struct {
 	gatewayDefaults gateway.Options         // WithDefaultGatewayOptions
 	gatewayBYOK     bool                    // WithGatewayBYOK
 	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
+
+	usage       usageConfig // WithTeamUsage; usage.sink nil: off
+	attribution []byte      // WithGatewayAttribution's secret; nil: off
 }
 
 func (c *config) fail(format string, args ...any) {

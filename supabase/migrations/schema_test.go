@@ -33,6 +33,10 @@ var rpcs = []struct {
 	{"put_user_gateway_key(uuid,text,text)", `select public.put_user_gateway_key($1, 'vck-acl-test', 'https://gw.example.com/v1')`},
 	{"delete_user_gateway_key(uuid)", `select public.delete_user_gateway_key($1)`},
 	{"take_user_rate_limit(text,text,integer,bigint)", `select public.take_user_rate_limit($1::text, 'acl-test', 1000000, 60000)`},
+	{"record_byok_team_usage(jsonb)", `select public.record_byok_team_usage(jsonb_build_array(jsonb_build_object(
+		'user_id', $1::uuid, 'day', '2026-12-03', 'path', 'team-gateway', 'provider', 'gateway', 'requests', 1)))`},
+	{"get_user_byok_team_usage(uuid,date)", `select public.get_user_byok_team_usage($1, '2026-12-01')`},
+	{"get_user_byok_consent_events(uuid,timestamp with time zone,integer)", `select public.get_user_byok_consent_events($1, now() - interval '1 day', 1000)`},
 }
 
 // internalFunctions are the migrations' other functions: helpers the RPCs call and trigger
@@ -49,11 +53,15 @@ var internalFunctions = []string{
 	"byok_check_base_url(text)",
 	"byok_notify_invalidate()",
 	"byok_notify_invalidate_truncate()",
+	"byok_consent_source()",
+	"byok_record_consent_event()",
+	"byok_record_consent_event_truncate()",
+	"byok_consent_events_append_only()",
 }
 
 func TestSchema_tablesExistWithRowLevelSecurity(t *testing.T) {
 	db := pgtest.New(t)
-	for _, table := range []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits"} {
+	for _, table := range []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits", "byok_team_usage", "byok_consent_events"} {
 		t.Run(table, func(t *testing.T) {
 			var rls bool
 			err := db.Pool.QueryRow(t.Context(),
@@ -81,7 +89,9 @@ func TestSchema_ownerPolicies(t *testing.T) {
 	assert.Equal(t, []policy{
 		{"api_gateway_configs", "api_gateway_configs_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"api_keys", "api_keys_select_own", "SELECT", []string{"authenticated"}, owner, nil},
+		{"byok_consent_events", "byok_consent_events_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"byok_rate_limits", "byok_rate_limits_no_api_access", "ALL", []string{"anon", "authenticated"}, ptr("false"), ptr("false")},
+		{"byok_team_usage", "byok_team_usage_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"user_settings", "user_settings_all_own", "ALL", []string{"authenticated"}, owner, owner},
 	}, got)
 }
