@@ -60,14 +60,17 @@ func New(c supabase.Caller) *Store { return &Store{c: c} }
 // RPC argument and answer shapes.
 type (
 	useRow struct {
-		UserID   string `json:"user_id"`
 		Day      string `json:"day"`
 		Path     string `json:"path"`
 		Provider string `json:"provider"`
 		Requests int64  `json:"requests"`
 	}
 	recordArgs struct {
-		Uses []useRow `json:"p_uses"`
+		UserIDs   []string `json:"p_user_ids"`
+		Days      []string `json:"p_days"`
+		Paths     []string `json:"p_paths"`
+		Providers []string `json:"p_providers"`
+		Requests  []int64  `json:"p_requests"`
 	}
 	teamUsageArgs struct {
 		UserID string `json:"p_user_id"`
@@ -100,26 +103,30 @@ func (s *Store) RecordTeamUse(ctx context.Context, uses []resolve.TeamUse) error
 	if s.c == nil {
 		return errNoCaller
 	}
-	rows := make([]useRow, 0, len(uses))
+	kept := make([]resolve.TeamUse, 0, len(uses))
 	for _, u := range uses {
-		if !storable(u) {
-			continue
+		if storable(u) {
+			kept = append(kept, u)
 		}
-		rows = append(rows, useRow{
-			UserID:   u.UserID,
-			Day:      u.Day.UTC().Format(time.DateOnly),
-			Path:     string(u.Path),
-			Provider: string(u.Provider),
-			Requests: u.Requests,
-		})
 	}
-	for len(rows) > 0 {
-		batch := rows[:min(len(rows), MaxUsesPerCall)]
+	for len(kept) > 0 {
+		batch := kept[:min(len(kept), MaxUsesPerCall)]
+		args := recordArgs{
+			UserIDs:   make([]string, len(batch)),
+			Days:      make([]string, len(batch)),
+			Paths:     make([]string, len(batch)),
+			Providers: make([]string, len(batch)),
+			Requests:  make([]int64, len(batch)),
+		}
+		for i, u := range batch {
+			args.UserIDs[i], args.Days[i] = u.UserID, u.Day.UTC().Format(time.DateOnly)
+			args.Paths[i], args.Providers[i], args.Requests[i] = string(u.Path), string(u.Provider), u.Requests
+		}
 		var written int
-		if err := s.c.Call(ctx, "record_byok_team_usage", recordArgs{batch}, &written); err != nil {
+		if err := s.c.Call(ctx, "record_byok_team_usage", args, &written); err != nil {
 			return fmt.Errorf("usage: record team use: %w: %w", ErrUnavailable, err)
 		}
-		rows = rows[len(batch):]
+		kept = kept[len(batch):]
 	}
 	return nil
 }

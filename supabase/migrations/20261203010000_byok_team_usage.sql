@@ -23,9 +23,9 @@
 -- Both tables: owners read their own rows through the Data API (row level security on
 -- auth.uid()); nothing else is granted to anon, authenticated or service_role. The RPCs are
 -- SECURITY DEFINER, pinned to search_path '', and executable by service_role only:
---   record_byok_team_usage(jsonb)                          adds a batch of counts
---   get_user_byok_team_usage(uuid, date)                   a user's counters since a day
---   get_user_byok_consent_events(uuid, timestamptz, int)   a user's latest consent events
+--   record_byok_team_usage(uuid[], date[], text[], text[], bigint[])  adds a batch of counts
+--   get_user_byok_team_usage(uuid, date)                              a user's counters since a day
+--   get_user_byok_consent_events(uuid, timestamptz, integer)          a user's latest consent events
 --
 -- Builds on 20251101000000_user_api_keys.sql (public.byok_require_service_role) and
 -- 20251113000000_gateway_user_byok.sql (public.user_settings). Safe to run more than once.
@@ -193,44 +193,46 @@ create or replace trigger byok_consent_events_append_only
 
 -- RPCs (service_role only) ----------------------------------------------------------------------
 
--- Adds a batch of team usage counts and returns the number of counters written. p_uses is a JSON
--- array of at most 10000 objects
---   {"user_id": uuid, "day": "YYYY-MM-DD", "path": text, "provider": text, "requests": bigint}
--- path one of team-gateway, server-provider, gateway-byok; provider one of the five services;
--- requests at least 1. Anything else raises SQLSTATE 22023 (or the cast's own 22P02/22007) and
--- stores nothing. Objects naming the same counter are added together. A user who no longer
--- exists is skipped: their record went with them. The batch is one statement: it is stored
--- whole or not at all. It is not idempotent: a retried batch is added again. Counters are
--- written in key order, so concurrent batches from several replicas do not deadlock.
-create or replace function public.record_byok_team_usage(p_uses jsonb)
+-- Adds a batch of team usage counts and returns the number of counters written. The batch is
+-- five arrays of equal length, at most 10000, one element per use:
+--   p_user_ids uuid[], p_days date[] (UTC days), p_paths text[] (team-gateway, server-provider or
+--   gateway-byok), p_providers text[] (one of the five services), p_requests bigint[] (at least 1).
+-- Anything else (arrays of different lengths, a NULL element, an unknown path or provider)
+-- raises SQLSTATE 22023 and stores nothing. Uses naming the same counter are added together. A
+-- user who no longer exists is skipped: their record went with them. The batch is one statement:
+-- it is stored whole or not at all. It is not idempotent: a retried batch is added again.
+-- Counters are written in key order, so concurrent batches from several replicas do not deadlock.
+create or replace function public.record_byok_team_usage(
+  p_user_ids uuid[], p_days date[], p_paths text[], p_providers text[], p_requests bigint[])
 returns integer
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
+  v_n integer := coalesce(cardinality(p_user_ids), -1);
   v_written integer;
 begin
   perform public.byok_require_service_role();
-  if p_uses is null or jsonb_typeof(p_uses) <> 'array' or jsonb_array_length(p_uses) > 10000 then
-    raise exception 'byok: uses must be a JSON array of at most 10000 objects' using errcode = '22023';
+  if v_n < 0 or v_n > 10000
+     or coalesce(cardinality(p_days), -1) <> v_n or coalesce(cardinality(p_paths), -1) <> v_n
+     or coalesce(cardinality(p_providers), -1) <> v_n or coalesce(cardinality(p_requests), -1) <> v_n
+     or array_ndims(p_user_ids) > 1 or array_ndims(p_days) > 1 or array_ndims(p_paths) > 1
+     or array_ndims(p_providers) > 1 or array_ndims(p_requests) > 1 then
+    raise exception 'byok: team usage arrays must have one equal length of at most 10000' using errcode = '22023';
   end if;
   if exists (
-    select from jsonb_array_elements(p_uses) e
-     where jsonb_typeof(e) <> 'object'
-        or jsonb_typeof(e -> 'user_id') is distinct from 'string'
-        or jsonb_typeof(e -> 'day') is distinct from 'string'
-        or (e ->> 'path') is null or (e ->> 'path') not in ('team-gateway', 'server-provider', 'gateway-byok')
-        or (e ->> 'provider') is null
-        or (e ->> 'provider') not in ('gateway', 'openai', 'openrouter', 'anthropic', 'xai')
-        or jsonb_typeof(e -> 'requests') is distinct from 'number'
-        or (e ->> 'requests') !~ '^[1-9][0-9]{0,17}$') then
+    select from unnest(p_user_ids, p_days, p_paths, p_providers, p_requests) as u(user_id, day, path, provider, requests)
+     where u.user_id is null or u.day is null
+        or u.path is null or u.path not in ('team-gateway', 'server-provider', 'gateway-byok')
+        or u.provider is null or u.provider not in ('gateway', 'openai', 'openrouter', 'anthropic', 'xai')
+        or u.requests is null or u.requests < 1) then
     raise exception 'byok: malformed team usage' using errcode = '22023';
   end if;
 
   insert into public.byok_team_usage as t (user_id, day, path, provider, requests)
   select u.user_id, u.day, u.path, u.provider, sum(u.requests)
-    from jsonb_to_recordset(p_uses) as u(user_id uuid, day date, path text, provider text, requests bigint)
+    from unnest(p_user_ids, p_days, p_paths, p_providers, p_requests) as u(user_id, day, path, provider, requests)
    where exists (select from auth.users a where a.id = u.user_id)
    group by u.user_id, u.day, u.path, u.provider
    order by u.user_id, u.day, u.path, u.provider
@@ -302,10 +304,10 @@ begin
 end;
 $$;
 
-revoke all on function public.record_byok_team_usage(jsonb) from public, anon, authenticated;
+revoke all on function public.record_byok_team_usage(uuid[], date[], text[], text[], bigint[]) from public, anon, authenticated;
 revoke all on function public.get_user_byok_team_usage(uuid, date) from public, anon, authenticated;
 revoke all on function public.get_user_byok_consent_events(uuid, timestamptz, integer) from public, anon, authenticated;
 
-grant execute on function public.record_byok_team_usage(jsonb) to service_role;
+grant execute on function public.record_byok_team_usage(uuid[], date[], text[], text[], bigint[]) to service_role;
 grant execute on function public.get_user_byok_team_usage(uuid, date) to service_role;
 grant execute on function public.get_user_byok_consent_events(uuid, timestamptz, integer) to service_role;

@@ -33,8 +33,8 @@ var rpcs = []struct {
 	{"put_user_gateway_key(uuid,text,text)", `select public.put_user_gateway_key($1, 'vck-acl-test', 'https://gw.example.com/v1')`},
 	{"delete_user_gateway_key(uuid)", `select public.delete_user_gateway_key($1)`},
 	{"take_user_rate_limit(text,text,integer,bigint)", `select public.take_user_rate_limit($1::text, 'acl-test', 1000000, 60000)`},
-	{"record_byok_team_usage(jsonb)", `select public.record_byok_team_usage(jsonb_build_array(jsonb_build_object(
-		'user_id', $1::uuid, 'day', '2026-12-03', 'path', 'team-gateway', 'provider', 'gateway', 'requests', 1)))`},
+	{"record_byok_team_usage(uuid[],date[],text[],text[],bigint[])", `select public.record_byok_team_usage(
+		array[$1::uuid], array['2026-12-03'::date], array['team-gateway'], array['gateway'], array[1::bigint])`},
 	{"get_user_byok_team_usage(uuid,date)", `select public.get_user_byok_team_usage($1, '2026-12-01')`},
 	{"get_user_byok_consent_events(uuid,timestamp with time zone,integer)", `select public.get_user_byok_consent_events($1, now() - interval '1 day', 1000)`},
 }

@@ -13,22 +13,25 @@ import (
 	"github.com/byok-go/byok/internal/pgtest"
 )
 
-// use is one element of record_byok_team_usage's argument.
+// use is one use of a record_byok_team_usage batch.
 type use struct {
-	UserID   string `json:"user_id"`
-	Day      string `json:"day"`
-	Path     string `json:"path"`
-	Provider string `json:"provider"`
-	Requests int64  `json:"requests"`
+	UserID, Day, Path, Provider string
+	Requests                    int64
 }
 
-func recordUses(db *pgtest.DB, uses any) (int, error) {
-	b, err := json.Marshal(uses)
-	if err != nil {
-		return 0, err
+// recordUses sends uses as record_byok_team_usage's five arrays.
+func recordUses(db *pgtest.DB, uses []use) (int, error) {
+	var users, days, paths, provs []string
+	var reqs []int64
+	for _, u := range uses {
+		users, days, paths, provs, reqs = append(users, u.UserID), append(days, u.Day), append(paths, u.Path),
+			append(provs, u.Provider), append(reqs, u.Requests)
+	}
+	if uses != nil && users == nil {
+		users, days, paths, provs, reqs = []string{}, []string{}, []string{}, []string{}, []int64{}
 	}
 	var n int
-	err = query(db, &n, `select public.record_byok_team_usage($1::jsonb)`, string(b))
+	err := query(db, &n, `select public.record_byok_team_usage($1::uuid[], $2::date[], $3, $4, $5)`, users, days, paths, provs, reqs)
 	return n, err
 }
 
@@ -73,56 +76,64 @@ func TestTeamUsage_recordAddsUp(t *testing.T) {
 	}, counters(t, db, alice))
 	assert.Equal(t, []counter{{"2026-12-01", "gateway-byok", "gateway", 7}}, counters(t, db, bob))
 
-	n, err = recordUses(db, []use{})
-	require.NoError(t, err)
-	assert.Zero(t, n, "an empty batch writes nothing")
 }
 
 func TestTeamUsage_malformedBatchStoresNothing(t *testing.T) {
 	db := pgtest.New(t)
 	user := db.CreateUser(t)
-	good := map[string]any{"user_id": user, "day": "2026-12-01", "path": "team-gateway", "provider": "gateway", "requests": 1}
-	with := func(k string, v any) map[string]any {
-		m := map[string]any{}
-		for k, v := range good {
-			m[k] = v
-		}
-		if v == nil {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-		return m
+	const call = `select public.record_byok_team_usage($1::uuid[], $2::date[], $3::text[], $4::text[], $5::bigint[])`
+	one := []any{[]string{user}, []string{"2026-12-01"}, []string{"team-gateway"}, []string{"gateway"}, []int64{1}}
+	with := func(i int, v any) []any {
+		args := append([]any(nil), one...)
+		args[i] = v
+		return args
 	}
-	tooMany := make([]map[string]any, 10_001)
-	for i := range tooMany {
-		tooMany[i] = good
+	many := func(n int) []any {
+		users, days, paths, provs, reqs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
+		for i := range n {
+			users[i], days[i], paths[i], provs[i], reqs[i] = user, "2026-12-01", "team-gateway", "gateway", 1
+		}
+		return []any{users, days, paths, provs, reqs}
 	}
-	for name, tc := range map[string]struct {
-		arg   any
-		state string
-	}{
-		"not an array":        {good, invalidParameterValue},
-		"null":                {nil, invalidParameterValue},
-		"over 10000":          {tooMany, invalidParameterValue},
-		"element not object":  {[]any{good, 1}, invalidParameterValue},
-		"user path":           {[]any{good, with("path", "user-provider")}, invalidParameterValue},
-		"unknown provider":    {[]any{good, with("provider", "mistral")}, invalidParameterValue},
-		"zero requests":       {[]any{good, with("requests", 0)}, invalidParameterValue},
-		"negative requests":   {[]any{good, with("requests", -5)}, invalidParameterValue},
-		"fractional requests": {[]any{good, with("requests", 1.5)}, invalidParameterValue},
-		"requests as text":    {[]any{good, with("requests", "1")}, invalidParameterValue},
-		"missing day":         {[]any{good, with("day", nil)}, invalidParameterValue},
-		"missing user":        {[]any{good, with("user_id", nil)}, invalidParameterValue},
-		"malformed user id":   {[]any{good, with("user_id", "not-a-uuid")}, "22P02"},
-		"malformed day":       {[]any{good, with("day", "2026-13-45")}, "22008"},
+	for name, args := range map[string][]any{
+		"null user ids":        with(0, nil),
+		"null requests":        with(4, nil),
+		"shorter days":         with(1, []string{}),
+		"longer paths":         with(2, []string{"team-gateway", "team-gateway"}),
+		"two-dimensional":      with(4, [][]int64{{1}}),
+		"over 10000":           many(10_001),
+		"user path":            with(2, []string{"user-provider"}),
+		"unknown provider":     with(3, []string{"mistral"}),
+		"zero requests":        with(4, []int64{0}),
+		"negative requests":    with(4, []int64{-5}),
+		"a null user id":       with(0, []*string{nil}),
+		"a null day":           with(1, []*string{nil}),
+		"a null provider":      with(3, []*string{nil}),
+		"a null request count": with(4, []*int64{nil}),
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := recordUses(db, tc.arg)
-			assert.Equal(t, tc.state, sqlState(err), "%v", err)
+			err := exec(db, call, args...)
+			assert.Equal(t, invalidParameterValue, sqlState(err), "%v", err)
 		})
 	}
+	n, err := recordUses(db, make([]use, 0))
+	require.NoError(t, err)
+	assert.Zero(t, n, "an empty batch is fine")
 	assert.Empty(t, counters(t, db, user), "no batch stored anything, not even its good element")
+	_, err = recordUses(db, []use{{user, "2026-12-01", "team-gateway", "gateway", 1}, {user, "2026-12-01", "user-gateway", "gateway", 1}})
+	assert.Equal(t, invalidParameterValue, sqlState(err))
+	assert.Empty(t, counters(t, db, user), "one bad use fails the whole batch")
+	_, err = recordUses(db, many10k(user))
+	require.NoError(t, err, "10000 uses in one call")
+	assert.Equal(t, []counter{{"2026-12-01", "team-gateway", "gateway", 10_000}}, counters(t, db, user))
+}
+
+func many10k(user string) []use {
+	out := make([]use, 10_000)
+	for i := range out {
+		out[i] = use{user, "2026-12-01", "team-gateway", "gateway", 1}
+	}
+	return out
 }
 
 // TestTeamUsage_rowLevelSecurity: through the Data API (the roles and claims PostgREST sets),
