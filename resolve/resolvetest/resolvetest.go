@@ -6,8 +6,9 @@
 // (PutKey, DeleteKey, PutGatewayKey, DeleteGatewayKey, PutGatewayBaseURL, ListKeys), with
 // the same checks: providers.CheckKey for keys, the URL policy for base URLs; [Consent] implements
 // [resolve.ConsentStore] and its setter; [SnapshotKeys] adds [resolve.Snapshotter] to a
-// Keys. Each counts the calls that take a context and can be told to fail with
-// FailWith. Team configuration in tests is a plain [resolve.Team] value.
+// Keys; [Usage] implements [resolve.UsageSink] and the reads of package usage's Store.
+// Each counts the calls that take a context and can be told to fail with FailWith. Team
+// configuration in tests is a plain [resolve.Team] value.
 package resolvetest
 
 import (
