@@ -187,8 +187,8 @@ type usage struct {
 }
 
 type usageShard struct {
-	mu sync.Mutex         // guards m
-	m  map[usageKey]int64 // counts since the last harvest
+	mu sync.Mutex          // guards m and the counts it points to
+	m  map[usageKey]*int64 // counts since the last harvest
 	_  [40]byte           // keeps neighbouring shards' locks off one cache line
 }
 
@@ -280,8 +280,8 @@ func (u *usage) add(user string, path Path, id providers.ID) {
 		u.metrics.drop(dropClosed)
 		return
 	}
-	if n, ok := sh.m[k]; ok {
-		sh.m[k] = n + 1
+	if n := sh.m[k]; n != nil { // one map lookup in the common case
+		*n++
 		sh.mu.Unlock()
 		return
 	}
@@ -292,9 +292,10 @@ func (u *usage) add(user string, path Path, id providers.ID) {
 		return
 	}
 	if sh.m == nil {
-		sh.m = map[usageKey]int64{}
+		sh.m = map[usageKey]*int64{}
 	}
-	sh.m[k] = 1
+	n := int64(1)
+	sh.m[k] = &n
 	sh.mu.Unlock()
 }
 
@@ -307,7 +308,7 @@ func (u *usage) harvestLocked() {
 			if _, ok := u.pending[k]; ok {
 				u.entries.Add(-1) // merged into a key already counted
 			}
-			u.pending[k] += n
+			u.pending[k] += *n
 		}
 		clear(sh.m)
 		sh.mu.Unlock()
@@ -390,7 +391,7 @@ func (u *usage) held() (counters int64, requests int64) {
 		sh := &u.shards[i]
 		sh.mu.Lock()
 		for _, n := range sh.m {
-			requests += n
+			requests += *n
 		}
 		sh.mu.Unlock()
 	}

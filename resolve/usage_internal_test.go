@@ -46,3 +46,16 @@ func BenchmarkTeamUsageCountParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTimeNow is a floor of BenchmarkTeamUsageCount: reading the clock that dates
+// each request.
+func BenchmarkTimeNow(b *testing.B) {
+	b.ReportAllocs()
+	var last int64
+	for b.Loop() {
+		last = time.Now().Unix()
+	}
+	if last == 0 {
+		b.Fatal("no time")
+	}
+}
