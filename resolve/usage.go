@@ -189,7 +189,7 @@ type usage struct {
 type usageShard struct {
 	mu sync.Mutex          // guards m and the counts it points to
 	m  map[usageKey]*int64 // counts since the last harvest
-	_  [40]byte           // keeps neighbouring shards' locks off one cache line
+	_  [40]byte            // keeps neighbouring shards' locks off one cache line
 }
 
 // newUsage returns the counter of cfg and starts its flush goroutine (on cfg.ticks when
