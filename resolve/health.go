@@ -47,8 +47,9 @@ const (
 	// peekLimit is how much of an error body is read: what providers.ClassifyFailure
 	// reads at most.
 	peekLimit = 64 << 10
-	// drainTimeout bounds the reading of an error body its caller closed before its end.
-	drainTimeout = 5 * time.Second
+	// defaultDrainTimeout bounds the reading of an error body its caller closed before
+	// its end.
+	defaultDrainTimeout = 5 * time.Second
 )
 
 // Outcomes of MetricKeyReports.
@@ -65,6 +66,7 @@ const (
 type health struct {
 	store   KeyHealth
 	timeout time.Duration  // bound on each ReportKeyFailure
+	drain   time.Duration  // bound on reading a body its caller closed early
 	now     func() int64   // monotonic nanoseconds
 	sem     chan struct{}  // one token per report in progress
 	wg      sync.WaitGroup // reports in progress (tests wait for them)
@@ -88,6 +90,7 @@ func newHealth(store KeyHealth, cfg *config) *health {
 	h := &health{
 		store:   store,
 		timeout: cfg.storeTimeout,
+		drain:   defaultDrainTimeout,
 		now:     preciseNow,
 		sem:     make(chan struct{}, maxReports),
 		recent:  map[healthKey]int64{},
@@ -97,6 +100,9 @@ func newHealth(store KeyHealth, cfg *config) *health {
 		h.now = func() int64 { return int64(clock()) }
 	}
 	h.pruned = h.now()
+	if cfg.drainTimeout > 0 {
+		h.drain = cfg.drainTimeout
+	}
 
 	mp := cfg.meterProvider
 	if mp == nil {
@@ -254,7 +260,7 @@ var errReadAfterClose = errors.New("http: read on closed response body")
 // through unchanged and copies the first peekLimit bytes aside; the copy is classified,
 // on a report goroutine, when the caller reaches the end (or peekLimit bytes). Close
 // before that hands the body to a report goroutine, which reads on up to peekLimit bytes
-// within drainTimeout and then closes it; the caller's Close returns at once. A read
+// within 5 seconds and then closes it; the caller's Close returns at once. A read
 // error, or Close during a Read, abandons the classification: a body not seen whole says
 // nothing. Nothing here blocks the caller beyond the underlying body's own Read.
 type peekBody struct {
@@ -332,10 +338,10 @@ func (b *peekBody) Close() error {
 }
 
 // drain reads the rest of the first peekLimit bytes of a body its caller closed early,
-// within drainTimeout, closes it, and classifies what it read if that reached the end
+// within the drain timeout, closes it, and classifies what it read if that reached the end
 // or peekLimit. It runs on a report goroutine and owns b.buf and b.rc.
 func (b *peekBody) drain() {
-	stop := time.AfterFunc(drainTimeout, func() { _ = b.rc.Close() }) // unblocks a stalled Read
+	stop := time.AfterFunc(b.h.drain, func() { _ = b.rc.Close() }) // unblocks a stalled Read
 	buf := b.buf
 	var err error
 	for empty := 0; len(buf) < peekLimit && err == nil && empty < 100; {
@@ -430,3 +436,6 @@ func (r *Resolver) brokenInSnapshot(s Snapshot, order []providers.ID) error {
 	}
 	return &Error{Step: step, Kind: ErrKeyBroken, Reason: string(b.Failure), Provider: b.ID}
 }
+
+// wait returns once no report is in progress (tests).
+func (h *health) wait() { h.wg.Wait() }

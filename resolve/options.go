@@ -38,8 +38,9 @@ type config struct {
 	gatewayBYOK     bool                    // WithGatewayBYOK
 	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
 
-	keyHealth  bool // WithKeyHealth
-	skipBroken bool // WithSkipBrokenKeys
+	keyHealth    bool          // WithKeyHealth
+	skipBroken   bool          // WithSkipBrokenKeys
+	drainTimeout time.Duration // tests: replaces the bound on reading a body closed early
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -253,6 +254,12 @@ func WithSkipBrokenKeys() Option {
 // is also the clock of the once-a-minute bound on key health reports.
 func withClock(now func() time.Duration) Option {
 	return option(func(c *config) { c.clock = now })
+}
+
+// withDrainTimeout replaces how long key health reads on an error body its caller closed
+// before its end (tests only, through export_test.go).
+func withDrainTimeout(d time.Duration) Option {
+	return option(func(c *config) { c.drainTimeout = d })
 }
 
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing
