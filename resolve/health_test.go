@@ -399,7 +399,9 @@ func (s brokenSnapshotter) Snapshot(context.Context, string, []providers.ID) (re
 // A store that breaks the contract of key health is a failing store: resolution stops
 // with ErrStoreUnavailable, never with a guess.
 func TestKeyHealth_inconsistentStoresFailClosed(t *testing.T) {
-	bk := func(id providers.ID, f providers.Failure) resolve.BrokenKey { return resolve.BrokenKey{ID: id, Failure: f} }
+	bk := func(id providers.ID, f providers.Failure) resolve.BrokenKey {
+		return resolve.BrokenKey{ID: id, Failure: f}
+	}
 	cases := map[string]resolve.KeyStore{
 		"Key: another service":        brokenStore{keyErr: &resolve.BrokenKey{ID: providers.XAI, Failure: providers.FailureInvalidKey}},
 		"Key: a non-breaking failure": brokenStore{keyErr: &resolve.BrokenKey{ID: providers.Gateway, Failure: providers.FailureRateLimited}},
