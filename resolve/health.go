@@ -71,9 +71,10 @@ type health struct {
 	sem     chan struct{}  // one token per report in progress
 	wg      sync.WaitGroup // reports in progress (tests wait for them)
 
-	mu     sync.Mutex          // guards recent and pruned
-	recent map[healthKey]int64 // key -> time of its last report by this process
-	pruned int64               // time of the last pruning of recent
+	mu      sync.Mutex          // guards recent and pruned
+	recent  map[healthKey]int64 // key -> time of its last report by this process
+	pruned  int64               // time of the last pruning of recent
+	maxKeys int                 // bound on len(recent): maxRecentKeys
 
 	failures metric.Int64Counter // MetricKeyFailures
 	reports  metric.Int64Counter // MetricKeyReports
@@ -94,6 +95,7 @@ func newHealth(store KeyHealth, cfg *config) *health {
 		now:     preciseNow,
 		sem:     make(chan struct{}, maxReports),
 		recent:  map[healthKey]int64{},
+		maxKeys: maxRecentKeys,
 	}
 	if cfg.clock != nil {
 		clock := cfg.clock
@@ -219,16 +221,18 @@ func (h *health) claim(k healthKey) string {
 	if at, ok := h.recent[k]; ok && now-at < int64(reportEvery) {
 		return reportThrottled
 	}
-	if now-h.pruned >= int64(reportEvery) || len(h.recent) >= maxRecentKeys {
+	// Pruning walks the map: once a minute, or once a second while it is full, so that a
+	// flood of distinct keys costs a walk a second, not one per report.
+	if now-h.pruned >= int64(reportEvery) || len(h.recent) >= h.maxKeys && now-h.pruned >= int64(time.Second) {
 		h.pruned = now
 		for key, at := range h.recent {
 			if now-at >= int64(reportEvery) {
 				delete(h.recent, key)
 			}
 		}
-		if len(h.recent) >= maxRecentKeys {
-			return reportDropped
-		}
+	}
+	if len(h.recent) >= h.maxKeys {
+		return reportDropped
 	}
 	h.recent[k] = now
 	return ""
