@@ -12,7 +12,8 @@
 // gateway base URL), [ConsentStore] (the user's consent) and [TeamConfig] (the team's
 // gateway key and the server's keys; [Team] is the usual in-memory implementation).
 // A KeyStore that also implements [Snapshotter] answers a whole resolution in one
-// round trip. Package resolvetest has in-memory fakes of all of them.
+// round trip; one that implements [KeyHealth] keeps the broken marks of Key health.
+// Package resolvetest has in-memory fakes of all of them.
 //
 // # Rules
 //
