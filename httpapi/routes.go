@@ -78,6 +78,7 @@ const (
 	codeVaultUnavailable    = "VAULT_UNAVAILABLE"
 	codeSettingsUnavailable = "SETTINGS_UNAVAILABLE"
 	codeProviderUnavailable = "provider_unavailable"
+	codeKeyBroken           = "key_broken"
 	codeHealthNotConfigured = "byok_health_not_configured"
 	codeMisconfigured       = "server_misconfigured"
 	codeNotFound            = "not_found"

@@ -47,6 +47,9 @@ type Resolver struct {
 	byok      map[providers.ID]string // gateway-byok slug per provider; nil: WithGatewayBYOK off
 
 	watches bool // the Transports of its Providers report to it (see origin)
+
+	health     *health // WithKeyHealth: classifies answers and marks keys; nil: off
+	skipBroken bool    // WithSkipBrokenKeys
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -63,6 +66,9 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	if keys == nil || consent == nil {
 		cfg.fail("nil key or consent store")
 	}
+	if _, ok := keys.(KeyHealth); cfg.keyHealth && keys != nil && !ok {
+		cfg.fail("WithKeyHealth needs a KeyStore that implements KeyHealth")
+	}
 	if team == nil {
 		team = Team{}
 	}
@@ -77,6 +83,8 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		metrics:   newMetrics(cfg.meterProvider),
 		timeout:   cfg.storeTimeout,
 		err:       cfg.err,
+
+		skipBroken: cfg.skipBroken,
 	}
 	r.snap, _ = keys.(Snapshotter)
 	if !cfg.gatewayDefaults.IsZero() {
@@ -105,6 +113,10 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	}
 	if cfg.cacheTTL > 0 {
 		r.cache = newCache(cfg.cacheTTL, allOpen(cfg.cacheGates), cfg.clock)
+	}
+	if cfg.keyHealth {
+		r.health = newHealth(keys.(KeyHealth), &cfg)
+		r.watches = true
 	}
 	for _, src := range cfg.sources {
 		src.Add(r)
@@ -316,6 +328,12 @@ func (r *Resolver) resolvePaths(ctx context.Context, userID, hint string) (Provi
 
 	// Path 1: the user's own gateway key.
 	key, err := r.key(ctx, userID, providers.Gateway)
+	if errors.Is(err, ErrKeyBroken) {
+		if err = r.brokenKey(StepUserGateway, providers.Gateway, err); err != nil {
+			return Provider{}, "", err
+		}
+		key, err = providers.Secret{}, ErrNotFound // WithSkipBrokenKeys: absent
+	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepUserGateway, err)
 	}
@@ -330,6 +348,12 @@ func (r *Resolver) resolvePaths(ctx context.Context, userID, hint string) (Provi
 	// Path 2: the user's own provider keys.
 	for _, id := range eligible {
 		key, err := r.key(ctx, userID, id)
+		if errors.Is(err, ErrKeyBroken) {
+			if err = r.brokenKey(StepUserProvider, id, err); err != nil {
+				return Provider{}, "", err
+			}
+			continue // WithSkipBrokenKeys: absent
+		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Provider{}, "", storeError(ctx, StepUserProvider, err)
 		}
@@ -381,6 +405,11 @@ func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m models.Hin
 	s, err := r.snapshot(ctx, userID, order)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepSnapshot, err)
+	}
+	if len(s.Broken) > 0 {
+		if err := r.brokenInSnapshot(s, order); err != nil {
+			return Provider{}, "", err
+		}
 	}
 	switch {
 	case s.ID == "":
