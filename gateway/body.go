@@ -293,11 +293,7 @@ type merger struct {
 	members []member  // c's members; nil: none
 	slug    string
 	key     providers.Secret
-	// have[j] reports whether the body's gateway object has members[j]: one flag per
-	// member, however many there are, so no member can stand for another. haveBuf
-	// holds them for the usual count without an allocation.
-	have    []bool
-	haveBuf [16]bool
+	have    flags // have.has(j): the body's gateway object has members[j]
 	// timeoutsHave[i] reports whether the body's providerTimeouts.byok has c.timeouts[i].
 	timeoutsHave []bool
 	edits        [3]edit
@@ -312,6 +308,37 @@ type edit struct {
 	comma    bool
 	write    uint8
 	withBYOK bool
+}
+
+// flags is a set of member indexes of any size, one flag per index so that no member
+// can stand for another: the first ones in place, the rest in a slice made when there
+// are more members than that.
+type flags struct {
+	first [16]bool
+	rest  []bool
+}
+
+// init makes room for n flags, all unset.
+func (f *flags) init(n int) {
+	*f = flags{}
+	if n > len(f.first) {
+		f.rest = make([]bool, n-len(f.first))
+	}
+}
+
+func (f *flags) has(i int) bool {
+	if i < len(f.first) {
+		return f.first[i]
+	}
+	return f.rest[i-len(f.first)]
+}
+
+func (f *flags) set(i int) {
+	if i < len(f.first) {
+		f.first[i] = true
+		return
+	}
+	f.rest[i-len(f.first)] = true
 }
 
 // What an edit writes.
@@ -346,7 +373,7 @@ func (m *merger) write(out []byte, e edit) []byte {
 	case writeGateway:
 		return m.gatewayObject(out)
 	case writeGatewayMembers:
-		return m.gatewayMembers(out, m.have, e.withBYOK)
+		return m.gatewayMembers(out, &m.have, e.withBYOK)
 	case writeCredential:
 		return m.credential(out)
 	case writeTimeoutsBYOKMember:
@@ -380,11 +407,7 @@ func (m *merger) intoProviderOptions(obj int) error {
 // win, but for the compliance controls, byok and providerTimeouts.
 func (m *merger) intoGateway(obj int) error {
 	b := m.body
-	if len(m.members) <= len(m.haveBuf) {
-		m.have = m.haveBuf[:len(m.members)]
-	} else {
-		m.have = make([]bool, len(m.members))
-	}
+	m.have.init(len(m.members))
 	byok := field{key: -1}
 	last, err := walkObject(b, obj, func(f field) error {
 		if f.is(b, "byok") {
@@ -398,10 +421,10 @@ func (m *merger) intoGateway(obj int) error {
 			if !f.is(b, m.members[j].name) {
 				continue
 			}
-			if m.have[j] {
+			if m.have.has(j) {
 				return &BodyError{Reason: ReasonDuplicateKey}
 			}
-			m.have[j] = true
+			m.have.set(j)
 			return m.check(&m.members[j], f)
 		}
 		return nil
@@ -416,8 +439,8 @@ func (m *merger) intoGateway(obj int) error {
 	}
 	withBYOK := m.slug != "" && byok.key < 0
 	missing := withBYOK
-	for _, h := range m.have {
-		missing = missing || !h
+	for j := range m.members {
+		missing = missing || !m.have.has(j)
 	}
 	if missing {
 		m.add(edit{from: last, to: last, comma: sep(obj, last), write: writeGatewayMembers, withBYOK: withBYOK})
@@ -433,12 +456,14 @@ func (m *merger) check(mem *member, f field) error {
 	switch mem.rule {
 	case ruleTrue:
 		ok = string(raw) == "true"
-	case ruleOnly:
-		list, isList := stringList(raw)
-		ok = isList && onlyWithin(mem.set, list)
-	case ruleHeadquarters:
-		list, isList := stringList(raw)
-		ok = isList && headquartersWithin(mem.set, list)
+	case ruleOnly, ruleHeadquarters:
+		var buf [16][]byte
+		list, isList := bodyStrings(buf[:0], raw)
+		if mem.rule == ruleOnly {
+			ok = isList && onlyWithin(mem.set, list)
+		} else {
+			ok = isList && headquartersWithin(mem.set, list)
+		}
 	case ruleTimeouts:
 		if raw[0] == '{' {
 			return m.intoTimeouts(f.val)
@@ -538,10 +563,10 @@ func (m *merger) gatewayObject(out []byte) []byte {
 
 // gatewayMembers appends the members not in have (nil: none), comma-separated, then
 // byok when withBYOK is set.
-func (m *merger) gatewayMembers(out []byte, have []bool, withBYOK bool) []byte {
+func (m *merger) gatewayMembers(out []byte, have *flags, withBYOK bool) []byte {
 	first := true
 	for j, mem := range m.members {
-		if have != nil && have[j] {
+		if have != nil && have.has(j) {
 			continue
 		}
 		if !first {

@@ -1,9 +1,8 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
-	"slices"
-	"strings"
 )
 
 // countries holds the 249 officially assigned ISO 3166-1 alpha-2 codes, two letters
@@ -19,8 +18,11 @@ var countryTable = func() (t [26 * 26]bool) {
 	return t
 }()
 
+// text is a string, or the bytes of one in a body.
+type text interface{ ~string | ~[]byte }
+
 // isCountry reports whether code is an assigned ISO 3166-1 alpha-2 code, in upper case.
-func isCountry(code string) bool {
+func isCountry[T text](code T) bool {
 	if len(code) != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z' {
 		return false
 	}
@@ -34,14 +36,24 @@ func isCountry(code string) bool {
 // case or unknown entries, the candidate allows nothing the policy does not. A
 // candidate that cannot be proven at least as tight is not.
 
+// contains reports whether list has s.
+func contains[T text](list []string, s T) bool {
+	for _, e := range list {
+		if string(s) == e {
+			return true
+		}
+	}
+	return false
+}
+
 // onlyWithin reports whether cand, a non-empty list of provider slugs, names only
 // slugs of policy.
-func onlyWithin(policy, cand []string) bool {
+func onlyWithin[T text](policy []string, cand []T) bool {
 	if len(cand) == 0 {
 		return false
 	}
 	for _, s := range cand {
-		if !slices.Contains(policy, s) {
+		if !contains(policy, s) {
 			return false
 		}
 	}
@@ -60,17 +72,17 @@ func onlyWithin(policy, cand []string) bool {
 //     assigned countries policy does not exclude.
 //
 // A list that mixes allowed and excluded countries is never within.
-func headquartersWithin(policy, cand []string) bool {
+func headquartersWithin[T text](policy []string, cand []T) bool {
 	if len(cand) == 0 || len(policy) == 0 {
 		return false
 	}
 	excluded := 0
 	for _, c := range cand {
-		if strings.HasPrefix(c, "!") {
+		if len(c) > 0 && c[0] == '!' {
 			excluded++
 		}
 	}
-	policyExcludes := strings.HasPrefix(policy[0], "!")
+	policyExcludes := policy[0][0] == '!'
 	switch {
 	case excluded != 0 && excluded != len(cand): // mixed
 		return false
@@ -80,38 +92,56 @@ func headquartersWithin(policy, cand []string) bool {
 		return false
 	case excluded > 0:
 		for _, p := range policy {
-			if !slices.Contains(cand, p) {
+			found := false
+			for _, c := range cand {
+				found = found || string(c) == p
+			}
+			if !found {
 				return false
 			}
 		}
 		return true
 	default:
 		for _, c := range cand {
-			if !isCountry(c) || slices.Contains(policy, "!"+c) {
+			if !isCountry(c) {
 				return false
+			}
+			for _, p := range policy { // "!XX"
+				if p[1:] == string(c) {
+					return false
+				}
 			}
 		}
 		return true
 	}
 }
 
-// stringList decodes raw, a JSON value, as a list of strings. It reports false for
-// anything else: null, another type, an entry that is not a string.
-func stringList(raw []byte) ([]string, bool) {
+// bodyStrings appends to dst the elements of raw, a JSON value of a body json.Valid
+// accepted, when it is an array of strings: each element's decoded bytes, a slice of
+// raw unless it has escapes. It reports false for anything else: null, another type,
+// an element that is not a string.
+func bodyStrings(dst [][]byte, raw []byte) ([][]byte, bool) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
 	}
-	var vs []any
-	if json.Unmarshal(raw, &vs) != nil {
-		return nil, false
-	}
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		s, ok := v.(string)
-		if !ok {
+	for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; {
+		if raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+		if raw[i] != '"' {
 			return nil, false
 		}
-		out[i] = s
+		end := skipString(raw, i)
+		s := raw[i+1 : end-1]
+		if bytes.IndexByte(s, '\\') >= 0 {
+			var d string
+			if json.Unmarshal(raw[i:end], &d) != nil {
+				return nil, false
+			}
+			s = []byte(d)
+		}
+		dst = append(dst, s)
+		i = skipSpace(raw, end)
 	}
-	return out, true
+	return dst, true
 }

@@ -198,3 +198,20 @@ func TestMerge_anyNumberOfMembers(t *testing.T) {
 		})
 	}
 }
+
+// A flags set holds any number of indexes, each its own flag.
+func TestFlags(t *testing.T) {
+	for _, n := range []int{0, 1, 16, 17, 64, 65, 300} {
+		var f flags
+		f.set(0) // dirty it: init must clear
+		f.init(n)
+		for i := 0; i < n; i += 3 {
+			f.set(i)
+		}
+		for i := range n {
+			if f.has(i) != (i%3 == 0) {
+				t.Errorf("n=%d: has(%d) = %v", n, i, f.has(i))
+			}
+		}
+	}
+}
