@@ -77,7 +77,10 @@
 // [WithGatewayOptions] over them, validated, with Models mapped like [WithModel] hints.
 // Vendor paths carry none. [Provider.Transport] writes them, and on gateway-byok the
 // user's key, into providerOptions.gateway of every JSON POST body; a body they cannot
-// be merged into is refused with gateway.ErrBody before anything is sent. The BYOK slugs
+// be merged into, or that would loosen their compliance controls or drop the user's
+// key, is refused with gateway.ErrBody before anything is sent, and so is, on
+// gateway-byok, a request with a body that is not a JSON POST (gateway.Params.Apply has
+// the rules). The BYOK slugs
 // are those of gateway.BYOKSlugs; [WithGatewayProviderSlug] overrides them. A
 // Snapshotter that returns the consent lets gateway-byok cost no extra round trip; a
 // cached gateway-byok result is dropped by [Resolver.Invalidate] like any other, and

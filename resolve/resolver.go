@@ -176,12 +176,19 @@ func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, 
 		return nil, res, r.err
 	}
 	o := r.gwRaw
+	var err error
 	for _, c := range opts {
-		if c.gateway != nil {
-			o = o.Over(*c.gateway)
+		if c.gateway == nil {
+			continue
+		}
+		if o, err = o.Over(*c.gateway); err != nil {
+			break
 		}
 	}
-	g, err := gateway.Compile(o, r.models)
+	var g *gateway.Compiled
+	if err == nil {
+		g, err = gateway.Compile(o, r.models)
+	}
 	if err != nil {
 		var oe *gateway.OptionsError
 		errors.As(err, &oe)
