@@ -36,8 +36,8 @@ const (
 	ReasonReadFailed               = "read_failed"                 // the body failed to read; the cause is the read error
 	ReasonComplianceConflict       = "compliance_conflict"         // the body loosens a compliance control the options set
 	ReasonBYOKConflict             = "byok_conflict"               // on per-request BYOK, the body's byok would drop the user's key
-	ReasonNotJSON                  = "not_json"                    // on per-request BYOK, a request with a body that is not a JSON POST
-	ReasonEmptyBody                = "empty_body"                  // on per-request BYOK, a JSON POST without a body
+	ReasonNotJSON                  = "not_json"                    // on per-request BYOK or under compliance options, a request with a body that is not a JSON POST
+	ReasonEmptyBody                = "empty_body"                  // on per-request BYOK or under compliance options, a JSON POST without a body
 )
 
 // BodyError says why a request body could not carry the gateway options. Its text
@@ -90,11 +90,14 @@ func (e *BodyError) Unwrap() []error {
 //     providerTimeouts.byok that is not an object is the caller's, kept as it is.
 //
 // Other methods, other content types, empty bodies and a nil p leave r unchanged, except
-// on per-request BYOK: the user's key can only ride in a JSON body, and the gateway
-// would serve any other request that carries one on the team's credentials. There, a
-// POST that is not JSON (another Content-Type, or none), or a request of another method
-// with a body, is refused with [ReasonNotJSON], and a JSON POST with an empty body with
-// [ReasonEmptyBody]; requests without a body (GET, HEAD, DELETE, ...) pass unchanged.
+// where p must ride in every request: on per-request BYOK (the user's key can only ride
+// in a JSON body, and the gateway would serve any other request that carries one on the
+// team's credentials) and under compliance options (zeroDataRetention,
+// disallowPromptTraining, only, headquarters: a request without them would be routed
+// without the operator's policy). There, a POST that is not JSON (another Content-Type,
+// or none), or a request of another method with a body, is refused with
+// [ReasonNotJSON], and a JSON POST with an empty body with [ReasonEmptyBody]; requests
+// without a body (GET, HEAD, DELETE, ...) pass unchanged.
 //
 // r must be the caller's own copy of a request: Apply closes the original body and
 // replaces it, and sets r's fields, but never writes into what r may share with another
@@ -106,13 +109,13 @@ func (p *Params) Apply(r *http.Request) error {
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
-		if p.byokSlug != "" && (r.Method == http.MethodPost || hasBody) {
+		if p.mustRide() && (r.Method == http.MethodPost || hasBody) {
 			return refuse(r, ReasonNotJSON)
 		}
 		return nil
 	}
 	if !hasBody {
-		if p.byokSlug != "" {
+		if p.mustRide() {
 			return refuse(r, ReasonEmptyBody)
 		}
 		return nil
@@ -129,7 +132,7 @@ func (p *Params) Apply(r *http.Request) error {
 		return err
 	}
 	if len(body) == 0 {
-		if p.byokSlug != "" {
+		if p.mustRide() {
 			return &BodyError{Reason: ReasonEmptyBody}
 		}
 		r.Body, r.GetBody, r.ContentLength = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }, 0
@@ -144,6 +147,19 @@ func (p *Params) Apply(r *http.Request) error {
 	r.ContentLength = int64(len(out))
 	r.TransferEncoding = nil
 	return nil
+}
+
+// mustRide reports whether a request that cannot carry p must be refused: p holds the
+// user's key (per-request BYOK) or compliance controls.
+func (p *Params) mustRide() bool {
+	if p.byokSlug != "" {
+		return true
+	}
+	if p.opts == nil {
+		return false
+	}
+	o := &p.opts.o
+	return o.ZeroDataRetention || o.DisallowPromptTraining || len(o.Only) > 0 || len(o.Headquarters) > 0
 }
 
 // refuse closes r's body and returns a BodyError for reason.

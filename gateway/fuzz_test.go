@@ -210,8 +210,9 @@ type mergeWant struct {
 func referenceMerge(p *Params, body []byte) (*mergeWant, []string) {
 	slug, byok := p.BYOK()
 	if len(body) == 0 {
-		if byok {
-			return nil, []string{ReasonEmptyBody}
+		o := p.Options()
+		if byok || o.ZeroDataRetention || o.DisallowPromptTraining || len(o.Only) > 0 || len(o.Headquarters) > 0 {
+			return nil, []string{ReasonEmptyBody} // what must ride cannot
 		}
 		return nil, nil
 	}

@@ -216,17 +216,23 @@ func TestGatewayOptions_vendorPathsCarryNone(t *testing.T) {
 }
 
 func TestGatewayOptions_passThrough(t *testing.T) {
-	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)})
-	for _, c := range []struct{ method, contentType, body string }{
-		{http.MethodGet, "", ""},
-		{http.MethodGet, "application/json", ""},
-		{http.MethodPost, "text/plain", `{"model":"m"}`},
-		{http.MethodPost, "", `{"model":"m"}`},
-		{http.MethodPost, "multipart/form-data; boundary=x", "--x\r\n\r\n--x--"},
-		{http.MethodPost, "application/vnd.api+json", `{"model":"m"}`},
-		{http.MethodPut, "application/json", `{"model":"m"}`},
-		{http.MethodPatch, "application/json", `{"model":"m"}`},
-		{http.MethodPost, "application/json", ""},
+	noCompliance := defaults
+	noCompliance.ZeroDataRetention = false
+	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(noCompliance)})
+	compliant := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)})
+	for _, c := range []struct {
+		method, contentType, body string
+		underCompliance           string // the BodyError reason with compliance options, "" when it passes
+	}{
+		{http.MethodGet, "", "", ""},
+		{http.MethodGet, "application/json", "", ""},
+		{http.MethodPost, "text/plain", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "multipart/form-data; boundary=x", "--x\r\n\r\n--x--", gateway.ReasonNotJSON},
+		{http.MethodPost, "application/vnd.api+json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPut, "application/json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPatch, "application/json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "application/json", "", gateway.ReasonEmptyBody},
 	} {
 		base := &bodyBase{}
 		_, err := send(t, p, base, c.method, c.contentType, c.body)
@@ -234,6 +240,20 @@ func TestGatewayOptions_passThrough(t *testing.T) {
 		got := base.last(t)
 		assert.Equal(t, c.body, string(got.body), c)
 		assert.Equal(t, c.method, got.method)
+
+		// Under compliance options, a request with a body that cannot carry them is refused:
+		// it would be routed without the operator's policy.
+		base = &bodyBase{}
+		_, err = send(t, compliant, base, c.method, c.contentType, c.body)
+		if c.underCompliance == "" {
+			require.NoError(t, err, c)
+			assert.Len(t, base.requests(), 1, c)
+			continue
+		}
+		var be *gateway.BodyError
+		require.ErrorAs(t, err, &be, c)
+		assert.Equal(t, c.underCompliance, be.Reason, c)
+		assert.Empty(t, base.requests(), "nothing sent: %v", c)
 	}
 }
 
