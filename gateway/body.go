@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -16,11 +17,11 @@ import (
 // 8 MiB. A bigger body is refused (see [ErrBody]).
 const MaxBodyBytes = 8 << 20
 
-// ErrBody is matched by the error [Params.Apply] returns for a JSON request body it
-// cannot merge the options into. Sending such a request as it is would drop what the
-// options ask for (a compliance filter, or on per-request BYOK the user's key, leaving
-// the team's gateway credentials to pay). The error is a *[BodyError]; its Reason says
-// why.
+// ErrBody is matched by the error [Params.Apply] returns for a request it cannot merge
+// the options into, or whose body would override what the options must enforce.
+// Sending such a request as it is would drop what the options ask for (a compliance
+// filter, or on per-request BYOK the user's key, leaving the team's gateway credentials
+// to pay). The error is a *[BodyError]; its Reason says why.
 var ErrBody = errors.New("gateway: request body cannot carry the gateway options")
 
 // Reasons of a [BodyError].
@@ -30,9 +31,13 @@ const (
 	ReasonNotObject                = "not_object"                  // valid JSON, but not an object
 	ReasonProviderOptionsNotObject = "provider_options_not_object" // providerOptions neither an object nor null
 	ReasonGatewayNotObject         = "gateway_not_object"          // providerOptions.gateway neither an object nor null
-	ReasonDuplicateKey             = "duplicate_key"               // providerOptions, gateway, byok or a BYOK slug named twice
+	ReasonDuplicateKey             = "duplicate_key"               // a name the merge reads or writes appears twice in its object
 	ReasonContentEncoding          = "content_encoding"            // a Content-Encoding other than identity
 	ReasonReadFailed               = "read_failed"                 // the body failed to read; the cause is the read error
+	ReasonComplianceConflict       = "compliance_conflict"         // the body loosens a compliance control the options set
+	ReasonBYOKConflict             = "byok_conflict"               // on per-request BYOK, the body's byok would drop the user's key
+	ReasonNotJSON                  = "not_json"                    // on per-request BYOK or under compliance options, a request with a body that is not a JSON POST
+	ReasonEmptyBody                = "empty_body"                  // on per-request BYOK or under compliance options, a JSON POST without a body
 )
 
 // BodyError says why a request body could not carry the gateway options. Its text
@@ -55,25 +60,71 @@ func (e *BodyError) Unwrap() []error {
 // Apply merges p into the JSON body of r, a POST whose Content-Type is application/json
 // (any parameters): it reads the body (at most [MaxBodyBytes]), adds the option members
 // the body's providerOptions.gateway lacks, creating providerOptions and gateway when
-// absent or null, and sets r's Body, GetBody and ContentLength to the result. A member
-// the body already has is the caller's and is kept as it is; byok is merged by provider
-// slug, so the user's key is added unless the body's byok names that slug. Every other
-// byte of the body is kept as written: key order, white space, numbers. Other methods,
-// other content types, empty bodies and a nil p leave r unchanged.
+// absent or null, and sets r's Body, GetBody and ContentLength to the result. Every
+// other byte of the body is kept as written: key order, white space, numbers.
+//
+// A member the body's gateway object already has is the caller's and is kept as it is,
+// with these exceptions:
+//
+//   - compliance: where the options set zeroDataRetention or disallowPromptTraining,
+//     the body's member must be true; where they set only, the body's only must be a
+//     non-empty list of slugs the options' only names; where they set headquarters, the
+//     body's headquarters must allow no country the options' list does not (a list of
+//     some of its countries; under an exclusion list, one that excludes each of its
+//     countries and maybe more, or one of assigned countries it does not exclude).
+//     Entries are compared exactly as the options send them (lower-case slugs,
+//     upper-case codes). A body may always tighten. Anything else (false, null, a
+//     string, an empty list, a list that names something else, mixes '!' and plain
+//     codes, or holds a non-string) cannot be proven at least as tight and is refused
+//     with [ReasonComplianceConflict]: the gateway reads a null as unset, which loosens;
+//   - byok, on per-request BYOK: the user's key is added under its slug to the body's
+//     byok object, unless that object names the slug already with a credential of the
+//     caller's own, a non-empty array of non-empty objects, which is kept. A byok that
+//     is not an object (null, [], "x"), or an entry for the slug that is not such an
+//     array (null, [], [{}], "x"), would send the request without the user's key, on
+//     the team's credentials: it is refused with [ReasonBYOKConflict]. Without
+//     per-request BYOK, byok is the caller's;
+//   - providerTimeouts, when the options set BYOK timeouts: merged by slug into the
+//     body's providerTimeouts.byok (created in a providerTimeouts object that lacks
+//     it); a slug the body names keeps the body's value. A providerTimeouts or
+//     providerTimeouts.byok that is not an object is the caller's, kept as it is.
+//
+// Other methods, other content types, empty bodies and a nil p leave r unchanged, except
+// where p must ride in every request: on per-request BYOK (the user's key can only ride
+// in a JSON body, and the gateway would serve any other request that carries one on the
+// team's credentials) and under compliance options (zeroDataRetention,
+// disallowPromptTraining, only, headquarters: a request without them would be routed
+// without the operator's policy). There, a POST that is not JSON (another Content-Type,
+// or none), or a request of another method with a body, is refused with
+// [ReasonNotJSON], and a JSON POST with an empty body with [ReasonEmptyBody]; requests
+// without a body (GET, HEAD, DELETE, ...) pass unchanged.
 //
 // r must be the caller's own copy of a request: Apply closes the original body and
 // replaces it, and sets r's fields, but never writes into what r may share with another
-// request (its URL, its headers' values). A body the options cannot be merged into
-// gives an error matching [ErrBody], with the original body closed.
+// request (its URL, its headers' values). A request refused gives an error matching
+// [ErrBody], with the original body closed.
 func (p *Params) Apply(r *http.Request) error {
-	if p == nil || r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) || r.Body == nil || r.Body == http.NoBody {
+	if p == nil {
+		return nil
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
+		if p.mustRide() && (r.Method == http.MethodPost || hasBody) {
+			return refuse(r, ReasonNotJSON)
+		}
+		return nil
+	}
+	if !hasBody {
+		if p.mustRide() {
+			return refuse(r, ReasonEmptyBody)
+		}
 		return nil
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return &BodyError{Reason: ReasonContentEncoding}
+		return refuse(r, ReasonContentEncoding)
 	}
 	if r.ContentLength > MaxBodyBytes {
-		return &BodyError{Reason: ReasonTooLarge}
+		return refuse(r, ReasonTooLarge)
 	}
 	body, err := readBody(r.Body, r.ContentLength)
 	_ = r.Body.Close() // the caller's body: read to the end or to the bound
@@ -81,6 +132,9 @@ func (p *Params) Apply(r *http.Request) error {
 		return err
 	}
 	if len(body) == 0 {
+		if p.mustRide() {
+			return &BodyError{Reason: ReasonEmptyBody}
+		}
 		r.Body, r.GetBody, r.ContentLength = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }, 0
 		return nil
 	}
@@ -93,6 +147,27 @@ func (p *Params) Apply(r *http.Request) error {
 	r.ContentLength = int64(len(out))
 	r.TransferEncoding = nil
 	return nil
+}
+
+// mustRide reports whether a request that cannot carry p must be refused: p holds the
+// user's key (per-request BYOK) or compliance controls.
+func (p *Params) mustRide() bool {
+	if p.byokSlug != "" {
+		return true
+	}
+	if p.opts == nil {
+		return false
+	}
+	o := &p.opts.o
+	return o.ZeroDataRetention || o.DisallowPromptTraining || len(o.Only) > 0 || len(o.Headquarters) > 0
+}
+
+// refuse closes r's body and returns a BodyError for reason.
+func refuse(r *http.Request, reason string) error {
+	if r.Body != nil {
+		_ = r.Body.Close()
+	}
+	return &BodyError{Reason: reason}
 }
 
 // bodyReader is a request body over bytes.
@@ -145,9 +220,8 @@ func readBody(body io.Reader, n int64) ([]byte, error) {
 
 // merge returns body with p's members (and, on per-request BYOK, the credential
 // {slug: [{"apiKey": key}]}) added to its providerOptions.gateway object, creating the
-// objects as needed. A member the body's gateway object already has is left as the body
-// has it; byok is merged one level deeper: the key is added under slug unless the body's
-// byok object has slug already. Everything else in body is kept byte for byte.
+// objects as needed, under the rules [Params.Apply] describes. Everything else in body
+// is kept byte for byte.
 func (p *Params) merge(body []byte) ([]byte, error) {
 	if !json.Valid(body) {
 		return nil, &BodyError{Reason: ReasonInvalidJSON}
@@ -156,7 +230,7 @@ func (p *Params) merge(body []byte) ([]byte, error) {
 	if body[start] != '{' {
 		return nil, &BodyError{Reason: ReasonNotObject}
 	}
-	m := merger{body: body, slug: p.byokSlug, key: p.byokKey}
+	m := merger{body: body, slug: p.byokSlug, key: p.byokKey, c: p.opts}
 	if p.opts != nil {
 		m.members = p.opts.members
 	}
@@ -210,7 +284,7 @@ func walkObject(b []byte, obj int, fn func(f field) error) (last int, err error)
 // findField finds the member named name in the object starting at obj. It returns key
 // -1 when there is none, and the end of the object's last value (or of its '{'). A name
 // that appears twice is refused: the gateway would read one of them, maybe not the one
-// written into.
+// written into or checked.
 func findField(b []byte, obj int, name string) (found field, last int, err error) {
 	found.key = -1
 	last, err = walkObject(b, obj, func(f field) error {
@@ -226,36 +300,62 @@ func findField(b []byte, obj int, name string) (found field, last int, err error
 	return found, last, err
 }
 
-// merger collects the edits of one body: at most two, an insertion into the byok
-// object and one into (or a replacement of) a container further out.
+// merger collects the edits of one body: at most three insertions into (or one
+// replacement of) the containers it found: the byok object, the providerTimeouts
+// object or its byok, and the gateway object or a container further out.
 type merger struct {
 	body    []byte
-	members []member
+	c       *Compiled // the options; nil: none
+	members []member  // c's members; nil: none
 	slug    string
 	key     providers.Secret
-	edits   [2]edit
-	n       int
+	have    flags // have.has(j): the body's gateway object has members[j]
+	// timeoutsHave[i] reports whether the body's providerTimeouts.byok has c.timeouts[i].
+	timeoutsHave []bool
+	edits        [3]edit
+	n            int
 }
 
 // edit replaces body[from:to] with what write names, preceded by a comma when comma is
-// set. For writeGatewayMembers, have names the gateway members the caller has, and
-// withBYOK says whether to write byok (the caller has none).
+// set. For writeGatewayMembers, withBYOK says whether to write byok (the caller has
+// none).
 type edit struct {
 	from, to int
 	comma    bool
 	write    uint8
-	have     memberSet
 	withBYOK bool
 }
 
-// memberSet is a set of indexes into a Compiled's members. Compile never makes more
-// members than it holds (a test checks it).
-type memberSet uint64
+// flags is a set of member indexes of any size, one flag per index so that no member
+// can stand for another: the first ones in place, the rest in a slice made when there
+// are more members than that.
+type flags struct {
+	first [16]bool
+	rest  []bool
+}
 
-// maxMembers is the number of members a memberSet holds.
-const maxMembers = 64
+// init makes room for n flags, all unset.
+func (f *flags) init(n int) {
+	*f = flags{}
+	if n > len(f.first) {
+		f.rest = make([]bool, n-len(f.first))
+	}
+}
 
-func (s memberSet) has(i int) bool { return s&(1<<i) != 0 }
+func (f *flags) has(i int) bool {
+	if i < len(f.first) {
+		return f.first[i]
+	}
+	return f.rest[i-len(f.first)]
+}
+
+func (f *flags) set(i int) {
+	if i < len(f.first) {
+		f.first[i] = true
+		return
+	}
+	f.rest[i-len(f.first)] = true
+}
 
 // What an edit writes.
 const (
@@ -265,6 +365,8 @@ const (
 	writeGateway                      // {...}
 	writeGatewayMembers               // the members not in have, and byok when the caller has none
 	writeCredential                   // "slug":[{"apiKey":"..."}]
+	writeTimeoutsBYOKMember           // "byok":{"slug":ms,...}, into the caller's providerTimeouts
+	writeTimeoutMembers               // "slug":ms,... not in timeoutsHave, into the caller's providerTimeouts.byok
 )
 
 func (m *merger) add(e edit) {
@@ -287,9 +389,13 @@ func (m *merger) write(out []byte, e edit) []byte {
 	case writeGateway:
 		return m.gatewayObject(out)
 	case writeGatewayMembers:
-		return m.gatewayMembers(out, e.have, e.withBYOK)
-	default:
+		return m.gatewayMembers(out, &m.have, e.withBYOK)
+	case writeCredential:
 		return m.credential(out)
+	case writeTimeoutsBYOKMember:
+		return m.c.timeoutsObject(append(out, `"byok":`...), nil)
+	default:
+		return m.c.timeoutMembers(out, m.timeoutsHave)
 	}
 }
 
@@ -313,61 +419,170 @@ func (m *merger) intoProviderOptions(obj int) error {
 	return nil
 }
 
-// intoGateway merges into the caller's gateway object at obj: the caller's members win.
+// intoGateway merges into the caller's gateway object at obj: the caller's members
+// win, but for the compliance controls, byok and providerTimeouts.
 func (m *merger) intoGateway(obj int) error {
 	b := m.body
-	var have memberSet
+	m.have.init(len(m.members))
 	byok := field{key: -1}
 	last, err := walkObject(b, obj, func(f field) error {
-		for j, mem := range m.members {
-			if f.is(b, mem.name) {
-				have |= 1 << j
-			}
-		}
 		if f.is(b, "byok") {
 			if byok.key >= 0 {
 				return &BodyError{Reason: ReasonDuplicateKey}
 			}
 			byok = f
+			return nil
+		}
+		for j := range m.members {
+			if !f.is(b, m.members[j].name) {
+				continue
+			}
+			if m.have.has(j) {
+				return &BodyError{Reason: ReasonDuplicateKey}
+			}
+			m.have.set(j)
+			return m.check(&m.members[j], f)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if m.slug != "" && byok.key >= 0 && b[byok.val] == '{' {
-		// The caller's byok object: add the user's key under its slug unless the caller
-		// set that slug. Any other byok value is the caller's, kept as it is.
-		slugField, byokLast, err := findField(b, byok.val, m.slug)
-		if err != nil {
+	if m.slug != "" && byok.key >= 0 {
+		if err := m.intoBYOK(byok); err != nil {
 			return err
-		}
-		if slugField.key < 0 {
-			m.add(edit{from: byokLast, to: byokLast, comma: sep(byok.val, byokLast), write: writeCredential})
 		}
 	}
 	withBYOK := m.slug != "" && byok.key < 0
 	missing := withBYOK
 	for j := range m.members {
-		missing = missing || !have.has(j)
+		missing = missing || !m.have.has(j)
 	}
 	if missing {
-		m.add(edit{from: last, to: last, comma: sep(obj, last), write: writeGatewayMembers, have: have, withBYOK: withBYOK})
+		m.add(edit{from: last, to: last, comma: sep(obj, last), write: writeGatewayMembers, withBYOK: withBYOK})
+	}
+	return nil
+}
+
+// check checks the caller's own gateway member f, one of the options' members, against
+// mem's rule, and merges into it where the rule says so.
+func (m *merger) check(mem *member, f field) error {
+	raw := m.body[f.val:f.end]
+	ok := true
+	switch mem.rule {
+	case ruleTrue:
+		ok = string(raw) == "true"
+	case ruleOnly, ruleHeadquarters:
+		var buf [16][]byte
+		list, isList := bodyStrings(buf[:0], raw)
+		if mem.rule == ruleOnly {
+			ok = isList && onlyWithin(mem.set, list)
+		} else {
+			ok = isList && headquartersWithin(mem.set, list)
+		}
+	case ruleTimeouts:
+		if raw[0] == '{' {
+			return m.intoTimeouts(f.val)
+		}
+	}
+	if !ok {
+		return &BodyError{Reason: ReasonComplianceConflict}
+	}
+	return nil
+}
+
+// intoBYOK checks the caller's byok member f on per-request BYOK: it must be an object,
+// and its entry for the user's slug, if any, a credential of the caller's own. The
+// user's key is added under the slug unless the caller set it.
+func (m *merger) intoBYOK(f field) error {
+	b := m.body
+	if b[f.val] != '{' {
+		return &BodyError{Reason: ReasonBYOKConflict}
+	}
+	entry, last, err := findField(b, f.val, m.slug)
+	if err != nil {
+		return err
+	}
+	if entry.key < 0 {
+		m.add(edit{from: last, to: last, comma: sep(f.val, last), write: writeCredential})
+		return nil
+	}
+	if !credentials(b, entry.val) {
+		return &BodyError{Reason: ReasonBYOKConflict}
+	}
+	return nil
+}
+
+// credentials reports whether the value at b[i] is a non-empty array of non-empty
+// objects: credentials of the caller's own, which the gateway tries instead of the
+// user's key.
+func credentials(b []byte, i int) bool {
+	if b[i] != '[' {
+		return false
+	}
+	n := 0
+	for i = skipSpace(b, i+1); b[i] != ']'; {
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		if b[i] != '{' || b[skipSpace(b, i+1)] == '}' {
+			return false
+		}
+		n++
+		i = skipSpace(b, skipValue(b, i))
+	}
+	return n > 0
+}
+
+// intoTimeouts merges the options' BYOK timeouts into the caller's providerTimeouts
+// object at obj: into its byok object slug by slug, the caller's slugs winning; as a
+// whole byok member when it has none. A byok that is not an object is the caller's.
+func (m *merger) intoTimeouts(obj int) error {
+	b := m.body
+	bf, last, err := findField(b, obj, "byok")
+	if err != nil {
+		return err
+	}
+	switch {
+	case bf.key < 0:
+		m.add(edit{from: last, to: last, comma: sep(obj, last), write: writeTimeoutsBYOKMember})
+	case b[bf.val] == '{':
+		ts := m.c.timeouts
+		have := make([]bool, len(ts))
+		byokLast, err := walkObject(b, bf.val, func(f field) error {
+			for i := range ts {
+				if f.is(b, ts[i].slug) {
+					if have[i] {
+						return &BodyError{Reason: ReasonDuplicateKey}
+					}
+					have[i] = true
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if slices.Contains(have, false) {
+			m.timeoutsHave = have
+			m.add(edit{from: byokLast, to: byokLast, comma: sep(bf.val, byokLast), write: writeTimeoutMembers})
+		}
 	}
 	return nil
 }
 
 // gatewayObject appends a gateway object with every member to send.
 func (m *merger) gatewayObject(out []byte) []byte {
-	return append(m.gatewayMembers(append(out, '{'), 0, m.slug != ""), '}')
+	return append(m.gatewayMembers(append(out, '{'), nil, m.slug != ""), '}')
 }
 
-// gatewayMembers appends the members not in have, comma-separated, then byok when
-// withBYOK is set.
-func (m *merger) gatewayMembers(out []byte, have memberSet, withBYOK bool) []byte {
+// gatewayMembers appends the members not in have (nil: none), comma-separated, then
+// byok when withBYOK is set.
+func (m *merger) gatewayMembers(out []byte, have *flags, withBYOK bool) []byte {
 	first := true
 	for j, mem := range m.members {
-		if have.has(j) {
+		if have != nil && have.has(j) {
 			continue
 		}
 		if !first {
@@ -397,15 +612,15 @@ func (m *merger) credential(out []byte) []byte {
 	return append(out, "}]"...)
 }
 
-// output applies the edits to a copy of body, or returns body when there are none.
+// output applies the edits, in the order of their positions, to a copy of body, or
+// returns body when there are none. Edits never overlap: each inserts into, or
+// replaces, a different object.
 func (m *merger) output() []byte {
 	es := m.edits[:m.n]
 	if len(es) == 0 {
 		return m.body
 	}
-	if len(es) == 2 && es[1].from < es[0].from {
-		es[0], es[1] = es[1], es[0]
-	}
+	slices.SortFunc(es, func(a, b edit) int { return a.from - b.from })
 	size := len(m.body) + 64 + len(m.slug) + len(m.key.Reveal())
 	for _, mem := range m.members {
 		size += len(mem.name) + len(mem.value) + 4

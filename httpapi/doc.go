@@ -40,6 +40,15 @@
 // GET /api/user-settings 60, POST /api/user-settings 10, GET /api/providers/resolve 60,
 // GET /api/usage 60.
 //
+// Key health: GET /api/keys gives each key a "status", "ok" or "broken" (a provider's
+// answer marked it, see resolve.WithKeyHealth), with the "reason" (the providers.Failure:
+// invalid_key, insufficient_credit or permission_denied) and "failedAt", both null when
+// ok. GET /api/providers/resolve answers a user whose key resolution would use is marked
+// broken with 409 {"error": "key_broken", "service": the provider, "reason": the failure}:
+// the user's own state refuses the request until they store a working key, so a retry
+// cannot help (503 invites one) and the API's own session is fine (401 and 403 are about
+// it); other resolution failures stay 503 provider_unavailable.
+//
 // After a successful write the handler calls Config.Resolver.Invalidate for the user.
 // It logs one slog line per request with the route, method, status, duration and error
 // code (for a refused token, the reason: "unauthorized:expired"); never a key, a token, a

@@ -74,12 +74,23 @@ func parseServiceAndKey(w *recorder, service, apiKey *string) (providers.ID, pro
 	return id, key, ok
 }
 
-// keyInfo is one element of GET /api/keys.
+// keyInfo is one element of GET /api/keys. Status is "broken" when a provider's answer
+// marked the key (see resolve.KeyHealth): Reason is then the providers.Failure and FailedAt
+// when it was marked; both are null for an "ok" key.
 type keyInfo struct {
-	Service   providers.ID `json:"service"`
-	CreatedAt time.Time    `json:"createdAt"`
-	LastUsed  *time.Time   `json:"lastUsed"`
+	Service   providers.ID       `json:"service"`
+	CreatedAt time.Time          `json:"createdAt"`
+	LastUsed  *time.Time         `json:"lastUsed"`
+	Status    string             `json:"status"`
+	Reason    *providers.Failure `json:"reason"`
+	FailedAt  *time.Time         `json:"failedAt"`
 }
+
+// Key statuses of GET /api/keys.
+const (
+	keyOK     = "ok"
+	keyBroken = "broken"
+)
 
 func (h *handler) listKeys(w *recorder, r *http.Request, user string) {
 	if h.cfg.Keys == nil {
@@ -93,7 +104,20 @@ func (h *handler) listKeys(w *recorder, r *http.Request, user string) {
 	}
 	out := make([]keyInfo, 0, len(infos))
 	for _, k := range infos {
-		out = append(out, keyInfo{Service: k.Service, CreatedAt: k.CreatedAt.UTC(), LastUsed: k.LastUsed})
+		info := keyInfo{Service: k.Service, CreatedAt: k.CreatedAt.UTC(), LastUsed: k.LastUsed, Status: keyOK}
+		if k.Failure != "" {
+			f := k.Failure
+			if !f.Breaks() { // a store's own word is never echoed: the fixed words only
+				w.fail(http.StatusInternalServerError, codeVaultUnavailable, "Key store unavailable")
+				return
+			}
+			info.Status, info.Reason = keyBroken, &f
+			if k.FailedAt != nil {
+				at := k.FailedAt.UTC()
+				info.FailedAt = &at
+			}
+		}
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b keyInfo) int { return strings.Compare(string(a.Service), string(b.Service)) })
 	w.json(http.StatusOK, out)

@@ -36,7 +36,12 @@ func TestKeys_postListDelete(t *testing.T) {
 		assert.Equal(t, want, list[i]["service"])
 		assert.NotEmpty(t, list[i]["createdAt"])
 		assert.Contains(t, list[i], "lastUsed")
-		assert.Len(t, list[i], 3, "service, createdAt, lastUsed; never a key")
+		assert.Equal(t, "ok", list[i]["status"])
+		assert.Contains(t, list[i], "reason")
+		assert.Nil(t, list[i]["reason"])
+		assert.Contains(t, list[i], "failedAt")
+		assert.Nil(t, list[i]["failedAt"])
+		assert.Len(t, list[i], 6, "service, createdAt, lastUsed, status, reason, failedAt; never a key")
 	}
 	assert.NotContains(t, r.body, "sk-")
 

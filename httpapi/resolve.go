@@ -44,6 +44,16 @@ func (h *handler) resolve(w *recorder, r *http.Request, user string) {
 			w.fail(http.StatusBadRequest, codeInvalidRequest, "Malformed model hint")
 			return
 		}
+		if code == codeKeyBroken && re.Provider.Valid() && providers.Failure(re.Reason).Breaks() {
+			// 409: the user's stored key is in a state that refuses the request, and the
+			// user resolves it by storing a working key (PUT /api/keys); retrying as is
+			// cannot succeed. Not 503 (clients and proxies retry it: nothing is down), not
+			// 401 or 403 (about this API's own session: a front end would sign the user
+			// out), not 402 (only one of the failures is about payment).
+			w.code = codeKeyBroken
+			w.json(http.StatusConflict, map[string]string{"error": codeKeyBroken, "service": string(re.Provider), "reason": re.Reason})
+			return
+		}
 		w.code = codeProviderUnavailable + ":" + code
 		w.json(http.StatusServiceUnavailable, map[string]string{"error": codeProviderUnavailable, "reason": code})
 		return

@@ -82,6 +82,7 @@ const (
 	codeSettingsUnavailable = "SETTINGS_UNAVAILABLE"
 	codeUsageUnavailable    = "USAGE_UNAVAILABLE"
 	codeProviderUnavailable = "provider_unavailable"
+	codeKeyBroken           = "key_broken"
 	codeHealthNotConfigured = "byok_health_not_configured"
 	codeMisconfigured       = "server_misconfigured"
 	codeNotFound            = "not_found"

@@ -12,16 +12,25 @@ import (
 )
 
 // A cache hit allocates nothing, on every path, with the no-op tracer (and the global
-// MeterProvider, as BenchmarkResolveCached runs).
+// MeterProvider, as BenchmarkResolveCached runs), with and without key health: the
+// Provider's origin lives in the cache entry.
 func TestResolveCached_allocatesNothing(t *testing.T) {
-	assertCachedAllocatesNothing(t, benchResolvers(resolve.WithCache(time.Hour)))
+	for _, health := range []bool{false, true} {
+		opts := []resolve.Option{resolve.WithCache(time.Hour)}
+		if health {
+			opts = append(opts, resolve.WithKeyHealth(), resolve.WithSkipBrokenKeys())
+		}
+		t.Run(map[bool]string{false: "plain", true: "key health"}[health], func(t *testing.T) {
+			assertCachedAllocatesNothing(t, benchResolvers(opts...))
+		})
+	}
 }
 
 // A cache hit still allocates nothing when the Resolver counts team usage and attributes
 // team gateway requests: the pseudonym and the origin live in the user's cache entry.
 func TestResolveCached_allocatesNothingWithTeamUsageAndAttribution(t *testing.T) {
 	rs := benchResolvers(resolve.WithCache(time.Hour), resolve.WithTeamUsage(resolvetest.NewUsage(), time.Hour),
-		resolve.WithGatewayAttribution(attribSecret))
+		resolve.WithGatewayAttribution(attribSecret), resolve.WithKeyHealth())
 	for _, r := range rs {
 		t.Cleanup(func() { _ = r.Close(context.Background()) })
 	}

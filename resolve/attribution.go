@@ -110,7 +110,12 @@ func (r *Resolver) attributedOptions(o gateway.Options, userID string) (*gateway
 	if !ok {
 		return gateway.Compile(o, r.models)
 	}
-	g, err := gateway.Compile(gateway.Options{User: p, QuotaEntityID: p}.Over(o), r.models)
+	// Over cannot refuse o: the pseudonym's options set no list o could loosen.
+	merged, err := gateway.Options{User: p, QuotaEntityID: p}.Over(o)
+	var g *gateway.Compiled
+	if err == nil {
+		g, err = gateway.Compile(merged, r.models)
+	}
 	if err != nil { // o compiled before; a pseudonym is 43 printable bytes
 		return nil, &Error{Step: StepInput, Kind: ErrInvalidConfig, Reason: "gateway attribution", Cause: err}
 	}

@@ -72,6 +72,27 @@ func BenchmarkResolveCached(b *testing.B) {
 	}
 }
 
+// BenchmarkResolveCachedKeyHealth: a cache hit of a Resolver with WithKeyHealth: the
+// Provider's origin lives in the entry, so a hit costs what it costs without.
+func BenchmarkResolveCachedKeyHealth(b *testing.B) {
+	rs := benchResolvers(resolve.WithCache(time.Hour), resolve.WithKeyHealth())
+	for _, name := range benchPaths {
+		r := rs[name]
+		b.Run(name, func(b *testing.B) {
+			ctx := b.Context()
+			if _, _, err := r.Resolve(ctx, user1); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := r.Resolve(ctx, user1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkResolveCachedParallel: cache hits from all cores at once.
 func BenchmarkResolveCachedParallel(b *testing.B) {
 	r := benchResolvers(resolve.WithCache(time.Hour))["user-provider"]

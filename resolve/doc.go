@@ -12,7 +12,8 @@
 // gateway base URL), [ConsentStore] (the user's consent) and [TeamConfig] (the team's
 // gateway key and the server's keys; [Team] is the usual in-memory implementation).
 // A KeyStore that also implements [Snapshotter] answers a whole resolution in one
-// round trip. Package resolvetest has in-memory fakes of all of them.
+// round trip; one that implements [KeyHealth] keeps the broken marks of Key health.
+// Package resolvetest has in-memory fakes of all of them.
 //
 // # Rules
 //
@@ -76,7 +77,10 @@
 // [WithGatewayOptions] over them, validated, with Models mapped like [WithModel] hints.
 // Vendor paths carry none. [Provider.Transport] writes them, and on gateway-byok the
 // user's key, into providerOptions.gateway of every JSON POST body; a body they cannot
-// be merged into is refused with gateway.ErrBody before anything is sent. The BYOK slugs
+// be merged into, or that would loosen their compliance controls or drop the user's
+// key, is refused with gateway.ErrBody before anything is sent, and so is, on
+// gateway-byok, a request with a body that is not a JSON POST (gateway.Params.Apply has
+// the rules). The BYOK slugs
 // are those of gateway.BYOKSlugs; [WithGatewayProviderSlug] overrides them. A
 // Snapshotter that returns the consent lets gateway-byok cost no extra round trip; a
 // cached gateway-byok result is dropped by [Resolver.Invalidate] like any other, and
@@ -96,11 +100,44 @@
 // the gateway's own reports and quotas can tell users apart without learning who they
 // are.
 //
+// # Key health
+//
+// With [WithKeyHealth], the Resolver learns from the providers' answers which of its
+// users' keys are broken, marks them in the KeyStore (a [KeyHealth]) and stops serving
+// them:
+//
+//   - The Providers it resolves report the answers to requests sent through
+//     [Provider.Transport], which the SDK adapters use; [Resolver.ReportOutcome] does the
+//     same for requests sent by other means.
+//   - An answer of status 400 to 499 is read with providers.ClassifyFailure, from its
+//     status and the first 64 KiB of its body, copied aside as the caller reads it: the
+//     caller reads every byte as sent, when sent. The copy is classified on another
+//     goroutine once the caller has read to the end; a body closed before its end is
+//     read on by that goroutine for at most 5 seconds. A body whose read fails, or that
+//     is closed during a read, is not classified. Any other answer, a 2xx among them, is
+//     handed over untouched.
+//   - A failure whose Breaks is true (invalid key, no credit, no permission) on the path
+//     user-gateway or user-provider marks the user's key: the Resolver drops the user's
+//     cached results at once and calls ReportKeyFailure off the request's path, at most
+//     once a minute per key and process, with at most 16 reports in progress (more are
+//     dropped and counted, never queued). model_not_allowed and rate_limited never mark.
+//   - Team and server credentials are never marked: they are the operator's, who has
+//     [MetricKeyFailures]. Neither is the user's key on gateway-byok: the gateway's
+//     answer judges the team's gateway key, and the gateway retries a request whose
+//     per-request BYOK credential failed on its own system credentials, so no answer
+//     reliably blames the user's key.
+//   - Resolution refuses a marked key with [ErrKeyBroken], naming the provider and the
+//     failure: it never falls through to the user's other keys or the team's
+//     credentials. With [WithSkipBrokenKeys] a marked key counts as absent. Both hold
+//     with or without WithKeyHealth, since the mark may come from another replica.
+//     Storing the key again clears its mark.
+//   - Other replicas learn of a mark from their invalidation source, like any change.
+//
 // # Errors
 //
 // Resolve's errors are *[Error] values that match the package's sentinels with
 // errors.Is: [ErrNoProvider], [ErrFallbackDisabled], [ErrStoreUnavailable],
-// [ErrBaseURLRejected], [ErrInvalidUserID], [ErrInvalidModel],
+// [ErrBaseURLRejected], [ErrKeyBroken], [ErrInvalidUserID], [ErrInvalidModel],
 // gateway.ErrInvalidOptions, [ErrInvalidConfig], or the context's error. Their texts
 // never contain a key, a store's error text or a URL.
 //
@@ -111,6 +148,7 @@
 // (when a cache is on); on failure the span status is Error with the error's text and
 // the attribute error.type. Metrics go through the MeterProvider of
 // [WithMeterProvider]: [MetricResolutions] and [MetricStoreDuration], and with
-// [WithTeamUsage] [MetricUsageDropped] and [MetricUsageFlushes]. No key, header, URL or
+// [WithKeyHealth] [MetricKeyFailures] and [MetricKeyReports], and with [WithTeamUsage]
+// [MetricUsageDropped] and [MetricUsageFlushes]. No key, header, URL or
 // user id is ever recorded.
 package resolve

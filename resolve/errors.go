@@ -39,6 +39,12 @@ var (
 		msg:    "resolve: gateway base URL rejected",
 		parent: providers.ErrGatewayURL,
 	}
+	// ErrKeyBroken: the user's key that resolution would use is marked broken (see
+	// [KeyHealth]): its provider answered that it is invalid, out of credit or without
+	// permission. Resolution stops there instead of trying the user's other keys or the
+	// team's credentials, unless the Resolver has [WithSkipBrokenKeys]. The *[Error]
+	// names the provider (Error.Provider) and the failure (Error.Reason).
+	ErrKeyBroken = errors.New("resolve: key marked broken")
 )
 
 // childError is a sentinel that also matches a more general one.
@@ -70,6 +76,10 @@ type Error struct {
 	Kind   error  // a sentinel of this package, or a context error
 	Reason string // a safe detail such as a URL policy reason ("private_host"); may be ""
 	Cause  error  // the underlying error, if any; never printed
+
+	// Provider is the service whose key the error is about: set with ErrKeyBroken
+	// (Reason is then the providers.Failure), "" otherwise.
+	Provider providers.ID
 }
 
 func (e *Error) Error() string {
@@ -78,8 +88,14 @@ func (e *Error) Error() string {
 	b.WriteString(e.Step)
 	b.WriteString(": ")
 	b.WriteString(strings.TrimPrefix(e.Kind.Error(), "resolve: "))
-	if e.Reason != "" {
+	if e.Reason != "" || e.Provider != "" {
 		b.WriteString(" (")
+		if e.Provider != "" {
+			b.WriteString(string(e.Provider))
+			if e.Reason != "" {
+				b.WriteString(": ")
+			}
+		}
 		b.WriteString(e.Reason)
 		b.WriteString(")")
 	}
@@ -96,10 +112,12 @@ func (e *Error) Unwrap() []error {
 
 // Code returns a short, stable name for the kind of failure, suitable for metrics,
 // span attributes and API responses: no_provider, fallback_disabled,
-// store_unavailable, base_url_rejected, invalid_user_id, invalid_model,
+// store_unavailable, base_url_rejected, key_broken, invalid_user_id, invalid_model,
 // invalid_gateway_options, invalid_config, canceled or deadline_exceeded.
 func (e *Error) Code() string {
 	switch e.Kind {
+	case ErrKeyBroken:
+		return "key_broken"
 	case ErrFallbackDisabled:
 		return "fallback_disabled"
 	case ErrNoProvider:

@@ -18,3 +18,13 @@ func SweepCache(r *Resolver) { r.cache.sweep() }
 // HTTPClientOver is Provider.HTTPClient over base instead of the guarded transport, so
 // tests can reach local servers through everything else HTTPClient sets up.
 func HTTPClientOver(p Provider, base http.RoundTripper) *http.Client { return p.client(base) }
+
+// WithDrainTimeout replaces how long key health reads on an error body closed early.
+var WithDrainTimeout = withDrainTimeout
+
+// WaitKeyReports returns once the Resolver's key health has no report in progress.
+func WaitKeyReports(r *Resolver) {
+	if r.health != nil {
+		r.health.wait()
+	}
+}

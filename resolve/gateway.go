@@ -44,12 +44,15 @@ func WithDefaultGatewayOptions(o gateway.Options) Option {
 }
 
 // WithGatewayOptions passes gateway options for one call, over the Resolver's defaults
-// (see [gateway.Options.Over]): a non-empty Order, Only or Models replaces the default
-// list, a non-empty User the default user, Tags are added to the default tags, and
-// ZeroDataRetention and DisallowPromptTraining set on either stay set. Several in one
-// call apply in order. Options that fail the checks described at [gateway.Options] fail
-// the call with an error matching gateway.ErrInvalidOptions before any store is called.
-// A call resolved to a vendor path carries no options.
+// (see [gateway.Options.Over]): a non-empty Order, Models, User, QuotaEntityID, Sort,
+// ServiceTier or Caching replaces the default, Tags and Has are added to the defaults',
+// BYOKTimeouts are merged by slug, and the compliance controls only tighten:
+// ZeroDataRetention and DisallowPromptTraining set on either stay set, and an Only or
+// Headquarters that would allow what the defaults' does not fails the call. Several in
+// one call apply in order, each over the result of those before it. Options that fail
+// the checks described at [gateway.Options] fail the call with an error matching
+// gateway.ErrInvalidOptions before any store is called. A call resolved to a vendor
+// path carries no options.
 func WithGatewayOptions(o gateway.Options) CallOption {
 	o = o.Clone()
 	return CallOption{gateway: &o}

@@ -216,17 +216,23 @@ func TestGatewayOptions_vendorPathsCarryNone(t *testing.T) {
 }
 
 func TestGatewayOptions_passThrough(t *testing.T) {
-	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)})
-	for _, c := range []struct{ method, contentType, body string }{
-		{http.MethodGet, "", ""},
-		{http.MethodGet, "application/json", ""},
-		{http.MethodPost, "text/plain", `{"model":"m"}`},
-		{http.MethodPost, "", `{"model":"m"}`},
-		{http.MethodPost, "multipart/form-data; boundary=x", "--x\r\n\r\n--x--"},
-		{http.MethodPost, "application/vnd.api+json", `{"model":"m"}`},
-		{http.MethodPut, "application/json", `{"model":"m"}`},
-		{http.MethodPatch, "application/json", `{"model":"m"}`},
-		{http.MethodPost, "application/json", ""},
+	noCompliance := defaults
+	noCompliance.ZeroDataRetention = false
+	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(noCompliance)})
+	compliant := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(defaults)})
+	for _, c := range []struct {
+		method, contentType, body string
+		underCompliance           string // the BodyError reason with compliance options, "" when it passes
+	}{
+		{http.MethodGet, "", "", ""},
+		{http.MethodGet, "application/json", "", ""},
+		{http.MethodPost, "text/plain", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "multipart/form-data; boundary=x", "--x\r\n\r\n--x--", gateway.ReasonNotJSON},
+		{http.MethodPost, "application/vnd.api+json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPut, "application/json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPatch, "application/json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "application/json", "", gateway.ReasonEmptyBody},
 	} {
 		base := &bodyBase{}
 		_, err := send(t, p, base, c.method, c.contentType, c.body)
@@ -234,6 +240,20 @@ func TestGatewayOptions_passThrough(t *testing.T) {
 		got := base.last(t)
 		assert.Equal(t, c.body, string(got.body), c)
 		assert.Equal(t, c.method, got.method)
+
+		// Under compliance options, a request with a body that cannot carry them is refused:
+		// it would be routed without the operator's policy.
+		base = &bodyBase{}
+		_, err = send(t, compliant, base, c.method, c.contentType, c.body)
+		if c.underCompliance == "" {
+			require.NoError(t, err, c)
+			assert.Len(t, base.requests(), 1, c)
+			continue
+		}
+		var be *gateway.BodyError
+		require.ErrorAs(t, err, &be, c)
+		assert.Equal(t, c.underCompliance, be.Reason, c)
+		assert.Empty(t, base.requests(), "nothing sent: %v", c)
 	}
 }
 
@@ -401,6 +421,32 @@ func TestGatewayOptions_invalid(t *testing.T) {
 		"too many tags":         {Tags: many(33, "t%d")},
 		"key pasted as a slug":  {Order: []string{"Bearer " + canaryCause}},
 		"key pasted as a model": {Models: []string{"sk ant " + canaryCause}},
+		"unknown sort":          {Sort: "fast"},
+		"unknown service tier":  {ServiceTier: "standard"},
+		"unknown caching":       {Caching: "on"},
+		"not a country":         {Headquarters: []string{"UK"}},
+		"alpha-3 country":       {Headquarters: []string{"USA"}},
+		"empty country":         {Headquarters: []string{""}},
+		"bare exclusion":        {Headquarters: []string{"!"}},
+		"country twice":         {Headquarters: []string{"US", "us"}},
+		"countries mixed":       {Headquarters: []string{"US", "!CN"}},
+		"too many countries":    {Headquarters: append(countries65[:0:0], countries65...)},
+		"key pasted as country": {Headquarters: []string{canaryCause}},
+		"unknown capability":    {Has: []string{"streaming"}},
+		"empty capability":      {Has: []string{""}},
+		"empty format":          {Has: []string{"quantization:"}},
+		"format with a space":   {Has: []string{"quantization:fp 8"}},
+		"format too long":       {Has: []string{"!quantization:" + strings.Repeat("f", 33)}},
+		"format both ways":      {Has: []string{"quantization:fp8", "!Quantization:FP8"}},
+		"too many has":          {Has: append(many(16, "quantization:q%d"), "vision")},
+		"zero timeout":          {BYOKTimeouts: map[string]time.Duration{"openai": 0}},
+		"negative timeout":      {BYOKTimeouts: map[string]time.Duration{"openai": -time.Second}},
+		"sub-ms timeout":        {BYOKTimeouts: map[string]time.Duration{"openai": 1500 * time.Microsecond}},
+		"timeout too long":      {BYOKTimeouts: map[string]time.Duration{"openai": 10*time.Minute + time.Millisecond}},
+		"timeout bad slug":      {BYOKTimeouts: map[string]time.Duration{"open ai": time.Second}},
+		"timeout slug twice":    {BYOKTimeouts: map[string]time.Duration{"openai": time.Second, "OpenAI": time.Second}},
+		"too many timeouts":     {BYOKTimeouts: timeouts(33)},
+		"quota entity too long": {QuotaEntityID: strings.Repeat("q", 257)},
 	}
 	for name, o := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -428,13 +474,32 @@ func TestGatewayOptions_invalid(t *testing.T) {
 	// The bounds themselves are accepted.
 	ok := gateway.Options{
 		Order: many(32, "p%d"), Only: []string{strings.Repeat("a", 64), "a.b_c-d"}, Models: many(16, "model-%d"),
-		User: strings.Repeat("ü", 128), Tags: many(32, "tag %d"),
+		User: strings.Repeat("ü", 128), Tags: many(32, "tag %d"), Headquarters: countries65[:64],
+		Has:          append(many(11, "quantization:q%d"), "implicit-caching", "reasoning", "structured-output", "tool-use", "!quantization:"+strings.Repeat("f", 32)),
+		BYOKTimeouts: timeouts(32), QuotaEntityID: strings.Repeat("q", 256),
 	}
+	ok.BYOKTimeouts["p0"], ok.BYOKTimeouts["p1"] = time.Millisecond, 10*time.Minute
 	r := resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(true), resolve.Team{GatewayKey: secret("vck")}, resolve.WithDefaultGatewayOptions(ok))
 	p, _, err := r.Resolve(t.Context(), user1, resolve.WithGatewayOptions(ok))
 	require.NoError(t, err)
 	assert.Len(t, p.GatewayOptions().Models, 16)
 	assert.Len(t, p.GatewayOptions().Tags, 32, "the same tags twice are one set")
+	assert.Len(t, p.GatewayOptions().Has, 16, "the same conditions twice are one set")
+	assert.Len(t, p.GatewayOptions().Headquarters, 64)
+	assert.Len(t, p.GatewayOptions().BYOKTimeouts, 32)
+}
+
+// countries65 are 65 assigned ISO 3166-1 alpha-2 codes.
+var countries65 = strings.Fields(`AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM
+	BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG`)
+
+// timeouts returns n BYOK timeouts of a second, for slugs p0, p1, ...
+func timeouts(n int) map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for i := range n {
+		m[fmt.Sprintf("p%d", i)] = time.Second
+	}
+	return m
 }
 
 // byokSetup is a Resolver with WithGatewayBYOK over fakes: the user's keys, consent and
@@ -828,4 +893,361 @@ func TestGatewayBYOK_metrics(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int64{"cache=miss,path=gateway-byok": 1, "cache=hit,path=gateway-byok": 3}, got)
+}
+
+// refused sends body through p's Transport and requires a refusal matching
+// gateway.ErrBody before base is called, with the caller's body closed; it returns the
+// reason.
+func refused(t *testing.T, p resolve.Provider, method, contentType, body string) string {
+	t.Helper()
+	var rd io.Reader
+	tb := &trackedBody{Reader: strings.NewReader(body)}
+	if body != "" {
+		rd = tb
+	}
+	req, err := http.NewRequest(method, p.BaseURL+"/chat/completions", rd)
+	require.NoError(t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	base := &bodyBase{}
+	resp, err := p.Transport(base).RoundTrip(req)
+	assert.Nil(t, resp)
+	require.ErrorIs(t, err, gateway.ErrBody)
+	var be *gateway.BodyError
+	require.ErrorAs(t, err, &be)
+	assert.Empty(t, base.requests(), "nothing was sent")
+	if body != "" {
+		assert.True(t, tb.closed.Load(), "the body is closed")
+	}
+	assert.NotContains(t, err.Error(), byokCanary)
+	assert.NotContains(t, err.Error(), teamGatewayCanary)
+	return be.Reason
+}
+
+// gatewayMembers decodes the providerOptions.gateway object of a body sent.
+func gatewayMembers(t *testing.T, body []byte) map[string]json.RawMessage {
+	t.Helper()
+	var b struct {
+		ProviderOptions struct {
+			Gateway map[string]json.RawMessage `json:"gateway"`
+		} `json:"providerOptions"`
+	}
+	require.NoError(t, json.Unmarshal(body, &b), string(body))
+	return b.ProviderOptions.Gateway
+}
+
+// compact re-encodes a JSON value without white space.
+func compact(t *testing.T, raw []byte) string {
+	t.Helper()
+	var buf bytes.Buffer
+	require.NoError(t, json.Compact(&buf, raw))
+	return buf.String()
+}
+
+// A body cannot loosen the compliance controls the options set: every loosening body
+// is refused before anything is sent, every tightening body goes out as written.
+func TestGatewayOptions_complianceWinsOverTheBody(t *testing.T) {
+	include := gateway.Options{ZeroDataRetention: true, DisallowPromptTraining: true,
+		Only: []string{"Anthropic", "bedrock"}, Headquarters: []string{"us", "DE"}}
+	exclude := gateway.Options{Headquarters: []string{"!CN", "!ru"}}
+	policies := map[string]gateway.Options{"include": include, "exclude": exclude}
+	loosening := []struct{ policy, gw string }{
+		{"include", `{"zeroDataRetention":false}`},
+		{"include", `{"zeroDataRetention":null}`},
+		{"include", `{"zeroDataRetention":"true"}`},
+		{"include", `{"zeroDataRetention":1}`},
+		{"include", `{"zeroDataRetention":{}}`},
+		{"include", `{"zero\u0044ataRetention":false}`},
+		{"include", `{"disallowPromptTraining":false}`},
+		{"include", `{"disallowPromptTraining":null}`},
+		{"include", `{"disallowPromptTraining":[]}`},
+		{"include", `{"only":["openai"]}`},
+		{"include", `{"only":["anthropic","openai"]}`},
+		{"include", `{"only":[]}`},
+		{"include", `{"only":null}`},
+		{"include", `{"only":"anthropic"}`},
+		{"include", `{"only":["Anthropic"]}`},
+		{"include", `{"only":[" anthropic"]}`},
+		{"include", `{"only":["anthropic",null]}`},
+		{"include", `{"only":[1]}`},
+		{"include", `{"only":["!openai"]}`},
+		{"include", `{"only":{"anthropic":true}}`},
+		{"include", `{"headquarters":["CN"]}`},
+		{"include", `{"headquarters":["US","CN"]}`},
+		{"include", `{"headquarters":["us"]}`},
+		{"include", `{"headquarters":[]}`},
+		{"include", `{"headquarters":null}`},
+		{"include", `{"headquarters":"US"}`},
+		{"include", `{"headquarters":["!CN"]}`},
+		{"include", `{"headquarters":["US","!CN"]}`},
+		{"include", `{"user":"u","only":["anthropic"],"zeroDataRetention":true,"disallowPromptTraining":false}`},
+		{"exclude", `{"headquarters":["!CN"]}`},
+		{"exclude", `{"headquarters":["!cn","!RU"]}`},
+		{"exclude", `{"headquarters":["!CN","!RU ","!IR"]}`},
+		{"exclude", `{"headquarters":["CN"]}`},
+		{"exclude", `{"headquarters":["US","RU"]}`},
+		{"exclude", `{"headquarters":["UK"]}`},
+		{"exclude", `{"headquarters":["us"]}`},
+		{"exclude", `{"headquarters":["!CN","!RU","US"]}`},
+		{"exclude", `{"headquarters":[]}`},
+		{"exclude", `{"headquarters":null}`},
+		{"exclude", `{"headquarters":[null]}`},
+	}
+	for _, c := range loosening {
+		t.Run("refused "+c.policy+" "+c.gw, func(t *testing.T) {
+			p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(policies[c.policy])})
+			body := `{"model":"m","providerOptions":{"gateway":` + c.gw + `}}`
+			assert.Equal(t, gateway.ReasonComplianceConflict, refused(t, p, http.MethodPost, "application/json", body))
+		})
+	}
+
+	// A member set twice: the gateway would read one of them, maybe not the one checked.
+	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(include)})
+	for _, gw := range []string{`{"zeroDataRetention":true,"zeroDataRetention":false}`, `{"only":["anthropic"],"\u006fnly":["openai"]}`} {
+		assert.Equal(t, gateway.ReasonDuplicateKey, refused(t, p, http.MethodPost, "application/json", `{"providerOptions":{"gateway":`+gw+`}}`), gw)
+	}
+
+	tightening := []struct{ policy, gw string }{
+		{"include", `{"zeroDataRetention":true}`},
+		{"include", `{"disallowPromptTraining":true,"zeroDataRetention":true}`},
+		{"include", `{"only":["anthropic"]}`},
+		{"include", `{"only":["bedrock","anthropic","bedrock"]}`},
+		{"include", `{"headquarters":["US"]}`},
+		{"include", `{"headquarters":["DE","US"]}`},
+		{"include", `{"only":["bedrock"],"headquarters":["DE"],"zeroDataRetention":true,"disallowPromptTraining":true,"user":null,"sort":"cost"}`},
+		{"include", `{"zeroDataRetention" : true , "only" : [ "anthropic" ] }`},
+		{"exclude", `{"headquarters":["!CN","!RU"]}`},
+		{"exclude", `{"headquarters":["!RU","!IR","!CN"]}`},
+		{"exclude", `{"headquarters":["US","DE"]}`},
+		{"exclude", `{"headquarters":["GB"]}`},
+		{"exclude", `{"zeroDataRetention":false,"only":[]}`}, // not set by these options: the caller's
+	}
+	for _, c := range tightening {
+		t.Run("passes "+c.policy+" "+c.gw, func(t *testing.T) {
+			p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(policies[c.policy])})
+			base := &bodyBase{}
+			_, err := send(t, p, base, http.MethodPost, "application/json", `{"model":"m","providerOptions":{"gateway":`+c.gw+`}}`)
+			require.NoError(t, err)
+			got := gatewayMembers(t, base.last(t).body)
+			var in map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal([]byte(c.gw), &in))
+			for name, v := range in {
+				assert.Equal(t, compact(t, v), compact(t, got[name]), "the body's own %s is kept", name)
+			}
+			want := map[string]string{"include": `{"zeroDataRetention":true,"disallowPromptTraining":true,"only":["anthropic","bedrock"],"headquarters":["US","DE"]}`,
+				"exclude": `{"headquarters":["!CN","!RU"]}`}[c.policy]
+			var policy map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal([]byte(want), &policy))
+			for name, v := range policy {
+				if _, own := in[name]; !own {
+					assert.Equal(t, string(v), string(got[name]), "the options' %s is added", name)
+				}
+			}
+		})
+	}
+}
+
+// A call's options cannot loosen the defaults' compliance either: an Only or
+// Headquarters that allows more is refused with gateway.ErrInvalidOptions before any
+// store is called; one that allows less replaces the defaults'.
+func TestGatewayOptions_callCannotLoosenTheDefaults(t *testing.T) {
+	defaults := []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{
+		Only: []string{"anthropic", "bedrock"}, Headquarters: []string{"US", "DE"}, ZeroDataRetention: true})}
+	excluding := []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{Headquarters: []string{"!CN"}})}
+	for name, c := range map[string]struct {
+		opts []resolve.Option
+		call []gateway.Options
+	}{
+		"only outside":                {defaults, []gateway.Options{{Only: []string{"openai"}}}},
+		"only wider":                  {defaults, []gateway.Options{{Only: []string{"anthropic", "vertex"}}}},
+		"headquarters outside":        {defaults, []gateway.Options{{Headquarters: []string{"FR"}}}},
+		"exclusion under inclusion":   {defaults, []gateway.Options{{Headquarters: []string{"!CN"}}}},
+		"fewer exclusions":            {excluding, []gateway.Options{{Headquarters: []string{"!RU"}}}},
+		"an excluded country allowed": {excluding, []gateway.Options{{Headquarters: []string{"US", "cn"}}}},
+		"the second call loosens the first": {nil, []gateway.Options{
+			{Only: []string{"anthropic"}}, {Only: []string{"anthropic", "openai"}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			keys := resolvetest.NewKeys()
+			r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{GatewayKey: secret(teamGatewayCanary)}, c.opts...)
+			var call []resolve.CallOption
+			for _, o := range c.call {
+				call = append(call, resolve.WithGatewayOptions(o))
+			}
+			_, _, err := r.Resolve(t.Context(), user1, call...)
+			require.ErrorIs(t, err, gateway.ErrInvalidOptions)
+			var re *resolve.Error
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, "invalid_gateway_options", re.Code())
+			assert.Zero(t, keys.Calls(), "no store call")
+		})
+	}
+
+	for _, c := range []struct {
+		opts []resolve.Option
+		call gateway.Options
+		want string
+	}{
+		{defaults, gateway.Options{Only: []string{"Bedrock"}, Headquarters: []string{"de"}},
+			`{"only":["bedrock"],"zeroDataRetention":true,"headquarters":["DE"]}`},
+		{excluding, gateway.Options{Headquarters: []string{"!RU", "!CN"}}, `{"headquarters":["!RU","!CN"]}`},
+		{excluding, gateway.Options{Headquarters: []string{"US"}}, `{"headquarters":["US"]}`},
+		{nil, gateway.Options{Only: []string{"vertex"}, Headquarters: []string{"!US"}}, `{"only":["vertex"],"headquarters":["!US"]}`},
+	} {
+		p := teamGatewayProvider(t, c.opts, resolve.WithGatewayOptions(c.call))
+		base := &bodyBase{}
+		_, err := send(t, p, base, http.MethodPost, "application/json", `{}`)
+		require.NoError(t, err)
+		assert.Equal(t, `{"providerOptions":{"gateway":`+c.want+`}}`, string(base.last(t).body))
+	}
+}
+
+// On gateway-byok, the user's key cannot be dropped: every byok shape that would send
+// the request without it is refused before anything is sent, and so is a request that
+// cannot carry it (not a JSON POST, or an empty one). A caller's own credential for the
+// slug is kept; requests without a body pass.
+func TestGatewayBYOK_keyCannotBeDropped(t *testing.T) {
+	s := newBYOK(t, resolve.Team{GatewayKey: secret(teamGatewayCanary)})
+	s.keys.Put(user1, providers.Anthropic, byokCanary)
+	p, path, err := s.r.Resolve(t.Context(), user1)
+	require.NoError(t, err)
+	require.Equal(t, resolve.GatewayBYOK, path)
+
+	for _, byok := range []string{
+		`null`, `[]`, `[{"apiKey":"x"}]`, `"x"`, `1`, `true`, `false`,
+		`{"anthropic":null}`, `{"anthropic":[]}`, `{"anthropic":{}}`, `{"anthropic":{"apiKey":"x"}}`,
+		`{"anthropic":"x"}`, `{"anthropic":[null]}`, `{"anthropic":[{}]}`, `{"anthropic":[ { } ]}`,
+		`{"anthropic":["sk-ant-x"]}`, `{"anthropic":[{"apiKey":"own"},1]}`, `{"anthropic":[[]]}`,
+		`{"\u0061nthropic":null}`, `{"bedrock":[{"accessKeyId":"a"}],"anthropic":false}`,
+	} {
+		t.Run("byok "+byok, func(t *testing.T) {
+			body := `{"model":"m","providerOptions":{"gateway":{"byok":` + byok + `}}}`
+			assert.Equal(t, gateway.ReasonBYOKConflict, refused(t, p, http.MethodPost, "application/json", body))
+		})
+	}
+	assert.Equal(t, gateway.ReasonDuplicateKey, refused(t, p, http.MethodPost, "application/json",
+		`{"providerOptions":{"gateway":{"byok":{"anthropic":[{"apiKey":"own"}],"anthropic":null}}}}`))
+
+	for _, c := range []struct{ method, contentType, body, reason string }{
+		{http.MethodPost, "text/plain", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "", "", gateway.ReasonNotJSON},
+		{http.MethodPost, "multipart/form-data; boundary=x", "--x\r\n\r\n--x--", gateway.ReasonNotJSON},
+		{http.MethodPost, "application/vnd.api+json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPut, "application/json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPatch, "application/json", `{"model":"m"}`, gateway.ReasonNotJSON},
+		{http.MethodPost, "application/json", "", gateway.ReasonEmptyBody},
+	} {
+		t.Run(c.method+" "+c.contentType+" "+c.body, func(t *testing.T) {
+			assert.Equal(t, c.reason, refused(t, p, c.method, c.contentType, c.body))
+		})
+	}
+	// A JSON POST whose body turns out empty (its length unknown until read).
+	req, err := http.NewRequest(http.MethodPost, p.BaseURL+"/chat/completions", io.MultiReader())
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	base := &bodyBase{}
+	_, err = p.Transport(base).RoundTrip(req)
+	var be *gateway.BodyError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, gateway.ReasonEmptyBody, be.Reason)
+	assert.Empty(t, base.requests())
+
+	// Requests without a body pass unchanged, and carry no key.
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions} {
+		base := &bodyBase{}
+		_, err := send(t, p, base, method, "", "")
+		require.NoError(t, err, method)
+		assert.Empty(t, base.last(t).body)
+	}
+
+	// The caller's own credential for the slug is kept; other slugs get the user's key.
+	for _, c := range []struct{ byok, want string }{
+		{`{"anthropic":[{"apiKey":"own"}]}`, `{"anthropic":[{"apiKey":"own"}]}`},
+		{`{"anthropic":[{"apiKey":"own"},{"apiKey":"own-2"}]}`, `{"anthropic":[{"apiKey":"own"},{"apiKey":"own-2"}]}`},
+		{`{}`, `{"anthropic":[{"apiKey":"` + byokCanary + `"}]}`},
+		{`{"bedrock":null}`, `{"bedrock":null,"anthropic":[{"apiKey":"` + byokCanary + `"}]}`},
+	} {
+		base := &bodyBase{}
+		_, err := send(t, p, base, http.MethodPost, "application/json", `{"providerOptions":{"gateway":{"byok":`+c.byok+`}}}`)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, string(gatewayMembers(t, base.last(t).body)["byok"]))
+	}
+
+	// Without per-request BYOK, byok is the caller's, whatever it holds.
+	team := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{User: "u"})})
+	for _, byok := range []string{`null`, `[]`, `{"anthropic":null}`} {
+		base := &bodyBase{}
+		_, err := send(t, team, base, http.MethodPost, "application/json", `{"providerOptions":{"gateway":{"byok":`+byok+`}}}`)
+		require.NoError(t, err)
+		assert.Equal(t, byok, string(gatewayMembers(t, base.last(t).body)["byok"]))
+	}
+}
+
+// Every option appears in the body under the gateway's JSON name, in the order of
+// Options' fields, normalized.
+func TestGatewayOptions_fullOptionSet(t *testing.T) {
+	full := gateway.Options{
+		Order: []string{"anthropic"}, Only: []string{"anthropic", "bedrock"}, Models: []string{"gpt-4o"},
+		User: "u", Tags: []string{"t"}, ZeroDataRetention: true, DisallowPromptTraining: true,
+		Sort: "TTFT", Headquarters: []string{"us", " de "}, Has: []string{"tool-use", "Vision", "!quantization:FP8", "tool-use"},
+		ServiceTier: "priority", Caching: "auto",
+		BYOKTimeouts:  map[string]time.Duration{"openai": 5 * time.Second, "Anthropic": 2500 * time.Millisecond},
+		QuotaEntityID: "org-42",
+	}
+	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(full)})
+	base := &bodyBase{}
+	_, err := send(t, p, base, http.MethodPost, "application/json", `{"model":"m"}`)
+	require.NoError(t, err)
+	assert.Equal(t, `{"model":"m","providerOptions":{"gateway":{"order":["anthropic"],"only":["anthropic","bedrock"],`+
+		`"models":["openai/gpt-4o"],"user":"u","tags":["t"],"zeroDataRetention":true,"disallowPromptTraining":true,`+
+		`"sort":"ttft","headquarters":["US","DE"],"has":["tool-use","vision","!quantization:fp8"],"serviceTier":"priority",`+
+		`"caching":"auto","providerTimeouts":{"byok":{"anthropic":2500,"openai":5000}},"quotaEntityId":"org-42"}}}`,
+		string(base.last(t).body))
+	got := p.GatewayOptions()
+	assert.Equal(t, map[string]time.Duration{"anthropic": 2500 * time.Millisecond, "openai": 5 * time.Second}, got.BYOKTimeouts)
+	got.BYOKTimeouts["openai"] = time.Hour
+	assert.Equal(t, 5*time.Second, p.GatewayOptions().BYOKTimeouts["openai"], "the accessor's map is a copy")
+
+	// A call over the defaults: Sort, ServiceTier and Caching replace, Has adds, the
+	// timeouts merge by slug with the call's winning.
+	p = teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{
+		Sort: "cost", Has: []string{"reasoning"}, ServiceTier: "flex", BYOKTimeouts: map[string]time.Duration{"openai": time.Second, "anthropic": time.Second}})},
+		resolve.WithGatewayOptions(gateway.Options{Sort: "tps", Has: []string{"vision", "reasoning"}, ServiceTier: "priority", Caching: "auto",
+			BYOKTimeouts: map[string]time.Duration{"OpenAI": 3 * time.Second}}))
+	_, err = send(t, p, base, http.MethodPost, "application/json", `{}`)
+	require.NoError(t, err)
+	assert.Equal(t, `{"providerOptions":{"gateway":{"sort":"tps","has":["reasoning","vision"],"serviceTier":"priority","caching":"auto",`+
+		`"providerTimeouts":{"byok":{"anthropic":1000,"openai":3000}}}}}`, string(base.last(t).body))
+}
+
+// The options' BYOK timeouts merge into a body's own providerTimeouts by slug, the
+// body's slugs winning; a providerTimeouts or byok that is not an object is the body's.
+func TestGatewayOptions_providerTimeoutsMerge(t *testing.T) {
+	p := teamGatewayProvider(t, []resolve.Option{resolve.WithDefaultGatewayOptions(gateway.Options{
+		BYOKTimeouts: map[string]time.Duration{"openai": 5 * time.Second, "anthropic": 2 * time.Second}})})
+	for _, c := range []struct{ in, want string }{
+		{`{"byok":{"anthropic":100}}`, `{"byok":{"anthropic":100,"openai":5000}}`},
+		{`{"byok":{"openai":1,"anthropic":2}}`, `{"byok":{"openai":1,"anthropic":2}}`},
+		{`{"byok":{"vertex":7}}`, `{"byok":{"vertex":7,"anthropic":2000,"openai":5000}}`},
+		{`{"byok":{}}`, `{"byok":{"anthropic":2000,"openai":5000}}`},
+		{`{}`, `{"byok":{"anthropic":2000,"openai":5000}}`},
+		{`{"system":{"openai":9}}`, `{"system":{"openai":9},"byok":{"anthropic":2000,"openai":5000}}`},
+		{`null`, `null`},
+		{`{"byok":null}`, `{"byok":null}`},
+		{`"x"`, `"x"`},
+	} {
+		base := &bodyBase{}
+		_, err := send(t, p, base, http.MethodPost, "application/json", `{"providerOptions":{"gateway":{"providerTimeouts":`+c.in+`}}}`)
+		require.NoError(t, err, c.in)
+		assert.Equal(t, `{"providerOptions":{"gateway":{"providerTimeouts":`+c.want+`}}}`, string(base.last(t).body), c.in)
+	}
+	for _, in := range []string{
+		`{"providerTimeouts":{"byok":{"openai":1,"openai":2}}}`,
+		`{"providerTimeouts":{"byok":{},"byok":{}}}`,
+		`{"providerTimeouts":{},"providerTimeouts":{}}`,
+	} {
+		assert.Equal(t, gateway.ReasonDuplicateKey, refused(t, p, http.MethodPost, "application/json", `{"providerOptions":{"gateway":`+in+`}}`), in)
+	}
 }

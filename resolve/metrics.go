@@ -21,7 +21,8 @@ const (
 	MetricResolutions = "byok.resolve.resolutions"
 	// MetricStoreDuration is the duration of each store call, in seconds. Attributes:
 	// "operation" ("snapshot", "key", "gateway_base_url", "consent", "team_gateway",
-	// "server_key") and "outcome" ("ok", including an answer of not found, or "error").
+	// "server_key") and "outcome" ("ok", including an answer of not found or of a key
+	// marked broken, or "error").
 	MetricStoreDuration = "byok.resolve.store.duration"
 )
 
@@ -162,7 +163,7 @@ func (m *metrics) storeDone(ctx context.Context, op storeOp, start time.Time, er
 		return
 	}
 	outcome := 0
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrKeyBroken) {
 		outcome = 1
 	}
 	m.storeDur.Record(ctx, time.Since(start).Seconds(), m.byStore[op][outcome]...)

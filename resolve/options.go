@@ -38,8 +38,11 @@ type config struct {
 	gatewayBYOK     bool                    // WithGatewayBYOK
 	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
 
-	usage       usageConfig // WithTeamUsage; usage.sink nil: off
-	attribution []byte      // WithGatewayAttribution's secret; nil: off
+	usage        usageConfig   // WithTeamUsage; usage.sink nil: off
+	attribution  []byte        // WithGatewayAttribution's secret; nil: off
+	keyHealth    bool          // WithKeyHealth
+	skipBroken   bool          // WithSkipBrokenKeys
+	drainTimeout time.Duration // tests: replaces the bound on reading a body closed early
 }
 
 func (c *config) fail(format string, args ...any) {
@@ -226,10 +229,39 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 	})
 }
 
+// WithKeyHealth makes the Resolver learn from the providers' answers that a user's key
+// is broken, and mark it in the KeyStore, which must implement [KeyHealth] (otherwise
+// the Resolver is invalid: ErrInvalidConfig). The package documentation's "Key health"
+// has the rules. In short: an answer of status 400 to 499 to a request sent through
+// [Provider.Transport] on the user-gateway or user-provider path is read with
+// providers.ClassifyFailure; a failure whose Breaks is true (invalid key, no credit, no
+// permission) marks the key, off the request's path, at most once a minute per key and
+// process, and drops the user's cached results at once. [Resolver.ReportOutcome] does the
+// same for callers that send requests by other means. Resolution refuses a marked key
+// with [ErrKeyBroken] whether or not this option is set.
+func WithKeyHealth() Option {
+	return option(func(c *config) { c.keyHealth = true })
+}
+
+// WithSkipBrokenKeys makes a user's key marked broken count as absent: resolution goes on
+// with the user's next key, and then, exactly as for a user without keys, to the team's
+// credentials only with the user's consent. Without it a marked key stops resolution with
+// [ErrKeyBroken].
+func WithSkipBrokenKeys() Option {
+	return option(func(c *config) { c.skipBroken = true })
+}
+
 // withClock replaces the cache's clocks with now, the time elapsed since some origin
-// (tests only, through export_test.go), so tests can expire entries without sleeping.
+// (tests only, through export_test.go), so tests can expire entries without sleeping. It
+// is also the clock of the once-a-minute bound on key health reports.
 func withClock(now func() time.Duration) Option {
 	return option(func(c *config) { c.clock = now })
+}
+
+// withDrainTimeout replaces how long key health reads on an error body its caller closed
+// before its end (tests only, through export_test.go).
+func withDrainTimeout(d time.Duration) Option {
+	return option(func(c *config) { c.drainTimeout = d })
 }
 
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing

@@ -28,5 +28,5 @@ func (o *origin) sending(id providers.ID) {
 // that the caller still reads every byte. It must not block on anything but the body's
 // own reads.
 func (o *origin) received(id providers.ID, resp *http.Response, err error) *http.Response {
-	return resp
+	return o.r.observeAnswer(o, id, resp, err) // key health (health.go)
 }

@@ -48,8 +48,10 @@ type Resolver struct {
 
 	watches bool // the Transports of its Providers report to it (see origin)
 
-	usage       *usage // WithTeamUsage; nil: off
-	attribution []byte // WithGatewayAttribution's secret; nil: off
+	usage       *usage  // WithTeamUsage; nil: off
+	attribution []byte  // WithGatewayAttribution's secret; nil: off
+	health      *health // WithKeyHealth: classifies answers and marks keys; nil: off
+	skipBroken  bool    // WithSkipBrokenKeys
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -66,6 +68,9 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	if keys == nil || consent == nil {
 		cfg.fail("nil key or consent store")
 	}
+	if _, ok := keys.(KeyHealth); cfg.keyHealth && keys != nil && !ok {
+		cfg.fail("WithKeyHealth needs a KeyStore that implements KeyHealth")
+	}
 	if team == nil {
 		team = Team{}
 	}
@@ -80,6 +85,8 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		metrics:   newMetrics(cfg.meterProvider),
 		timeout:   cfg.storeTimeout,
 		err:       cfg.err,
+
+		skipBroken: cfg.skipBroken,
 	}
 	r.snap, _ = keys.(Snapshotter)
 	if !cfg.gatewayDefaults.IsZero() {
@@ -112,6 +119,10 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	r.attribution = cfg.attribution
 	if cfg.usage.sink != nil {
 		r.usage = newUsage(cfg.usage, cfg.storeTimeout, cfg.meterProvider)
+		r.watches = true
+	}
+	if cfg.keyHealth {
+		r.health = newHealth(keys.(KeyHealth), &cfg)
 		r.watches = true
 	}
 	for _, src := range cfg.sources {
@@ -172,12 +183,19 @@ func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, 
 		return nil, res, r.err
 	}
 	o := r.gwRaw
+	var err error
 	for _, c := range opts {
-		if c.gateway != nil {
-			o = o.Over(*c.gateway)
+		if c.gateway == nil {
+			continue
+		}
+		if o, err = o.Over(*c.gateway); err != nil {
+			break
 		}
 	}
-	g, err := gateway.Compile(o, r.models)
+	var g *gateway.Compiled
+	if err == nil {
+		g, err = gateway.Compile(o, r.models)
+	}
 	if err != nil {
 		var oe *gateway.OptionsError
 		errors.As(err, &oe)
@@ -333,6 +351,12 @@ func (r *Resolver) resolvePaths(ctx context.Context, userID, hint string) (Provi
 
 	// Path 1: the user's own gateway key.
 	key, err := r.key(ctx, userID, providers.Gateway)
+	if errors.Is(err, ErrKeyBroken) {
+		if err = r.brokenKey(StepUserGateway, providers.Gateway, err); err != nil {
+			return Provider{}, "", err
+		}
+		key, err = providers.Secret{}, ErrNotFound // WithSkipBrokenKeys: absent
+	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepUserGateway, err)
 	}
@@ -347,6 +371,12 @@ func (r *Resolver) resolvePaths(ctx context.Context, userID, hint string) (Provi
 	// Path 2: the user's own provider keys.
 	for _, id := range eligible {
 		key, err := r.key(ctx, userID, id)
+		if errors.Is(err, ErrKeyBroken) {
+			if err = r.brokenKey(StepUserProvider, id, err); err != nil {
+				return Provider{}, "", err
+			}
+			continue // WithSkipBrokenKeys: absent
+		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return Provider{}, "", storeError(ctx, StepUserProvider, err)
 		}
@@ -398,6 +428,11 @@ func (r *Resolver) fromSnapshot(ctx context.Context, userID string, m models.Hin
 	s, err := r.snapshot(ctx, userID, order)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Provider{}, "", storeError(ctx, StepSnapshot, err)
+	}
+	if len(s.Broken) > 0 {
+		if err := r.brokenInSnapshot(s, order); err != nil {
+			return Provider{}, "", err
+		}
 	}
 	switch {
 	case s.ID == "":

@@ -106,9 +106,12 @@ type transport struct {
 // On a gateway Provider that carries gateway options or per-request BYOK (see
 // [Provider.GatewayOptions], [Provider.GatewayBYOK]), it also merges them into
 // providerOptions.gateway of every JSON POST body, as gateway.Params.Apply describes: the
-// body's own members are kept, every other byte is kept as written, and a JSON body the
-// options cannot be merged into is refused with an error matching gateway.ErrBody,
-// before base is called.
+// body's own members are kept (but for compliance controls a body may only tighten, and
+// the user's per-request BYOK key, which a body cannot drop), every other byte is kept as
+// written. A request refused there (a body the options cannot be merged into, a body
+// that would loosen the compliance controls or drop the user's key, or a request with a
+// body that cannot carry options that must ride) fails with an error matching
+// gateway.ErrBody, before base is called.
 //
 // A nil base means the guarded transport of [Provider.HTTPClient], shared by all
 // Providers: its dialer refuses non-public addresses after name resolution. With a

@@ -125,6 +125,47 @@ func BenchmarkTransportTeamUsageParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkTransportKeyHealth: one request through the Transport of a resolved
+// Provider whose body the caller reads and closes, with and without WithKeyHealth, on a
+// 2xx and on a 401. With key health a 401's body is copied aside as it is read and
+// classified on another goroutine (most of which are dropped here: the loop outruns
+// them); the store is written once.
+func BenchmarkTransportKeyHealth(b *testing.B) {
+	for _, status := range []int{200, 401} {
+		for _, health := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%d/keyhealth=%v", status, health), func(b *testing.B) {
+				keys := resolvetest.NewKeys()
+				keys.Put(user1, providers.OpenAI, "sk-user-example")
+				var opts []resolve.Option
+				if health {
+					opts = append(opts, resolve.WithKeyHealth())
+				}
+				r := resolve.New(keys, resolvetest.NewConsent(true), resolve.Team{}, opts...)
+				p, _, err := r.Resolve(b.Context(), user1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tr := p.Transport(answerBase{status: status, body: openAIInvalidKey})
+				req := sdkRequest(b)
+				buf := make([]byte, 4096)
+				b.ReportAllocs()
+				for b.Loop() {
+					resp, err := tr.RoundTrip(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for err == nil {
+						_, err = resp.Body.Read(buf)
+					}
+					_ = resp.Body.Close()
+				}
+				b.StopTimer()
+				resolve.WaitKeyReports(r)
+			})
+		}
+	}
+}
+
 // BenchmarkHeaderSet is the floor Transport is compared with: setting the key on a
 // request's headers by hand, as a caller without Transport would.
 func BenchmarkHeaderSet(b *testing.B) {

@@ -1,10 +1,11 @@
 // Package vault stores users' provider keys and gateway base URLs in Supabase Vault,
 // through the project's service-role-only RPCs.
 //
-// [Store] implements [resolve.KeyStore] and [resolve.Snapshotter]: given to
-// resolve.New, it answers a whole cold resolution, consent included, in one RPC
-// (get_user_byok_snapshot). It also has the writer methods a settings API needs and a
-// Vault health probe. It works over any [supabase.Caller]: the PostgREST
+// [Store] implements [resolve.KeyStore], [resolve.Snapshotter] and [resolve.KeyHealth]:
+// given to resolve.New, it answers a whole cold resolution, consent and broken marks
+// included, in one RPC (get_user_byok_snapshot), and with resolve.WithKeyHealth it marks
+// the keys the providers refuse (report_user_api_key_failure). It also has the writer
+// methods a settings API needs and a Vault health probe. It works over any [supabase.Caller]: the PostgREST
 // [supabase.Client] or a pgcall Caller.
 //
 // User ids must be canonical lowercase UUIDs (see supabase.ValidUserID); anything else
@@ -35,8 +36,8 @@ var (
 	ErrUnhealthy = errors.New("vault: health probe failed")
 )
 
-// Store is a [resolve.KeyStore] and [resolve.Snapshotter] on Supabase Vault. It holds
-// no mutable state and is safe for concurrent use.
+// Store is a [resolve.KeyStore], [resolve.Snapshotter] and [resolve.KeyHealth] on
+// Supabase Vault. It holds no mutable state and is safe for concurrent use.
 type Store struct {
 	c       supabase.Caller
 	allowed []string
@@ -45,6 +46,7 @@ type Store struct {
 var (
 	_ resolve.KeyStore    = (*Store)(nil)
 	_ resolve.Snapshotter = (*Store)(nil)
+	_ resolve.KeyHealth   = (*Store)(nil)
 )
 
 // Option configures a [Store].
@@ -98,10 +100,17 @@ type (
 		UserID   string         `json:"p_user_id"`
 		Services []providers.ID `json:"p_services"`
 	}
+	failureArgs struct {
+		UserID  string `json:"p_user_id"`
+		Service string `json:"p_service"`
+		Failure string `json:"p_failure"`
+	}
 )
 
 // Key returns the user's key for the provider, or an error matching
-// resolve.ErrNotFound when none is stored.
+// resolve.ErrNotFound when none is stored. It returns a key marked broken like any other:
+// a Resolver reads the marks through Snapshot, in the same round trip, and never calls Key
+// on a Store; ListKeys shows them.
 func (s *Store) Key(ctx context.Context, userID string, id providers.ID) (providers.Secret, error) {
 	if err := s.check(userID, id); err != nil {
 		return providers.Secret{}, err
@@ -135,16 +144,26 @@ func (s *Store) GatewayBaseURL(ctx context.Context, userID string) (string, erro
 	return *u, nil
 }
 
-// snapshot is get_user_byok_snapshot's answer.
+// snapshot is get_user_byok_snapshot's answer. The last four members are there only
+// when the first key of the order is marked broken.
 type snapshot struct {
 	Service              *string `json:"service"`
 	APIKey               *string `json:"api_key"`
 	GatewayBaseURL       *string `json:"gateway_base_url"`
 	AllowGatewayFallback *bool   `json:"allow_gateway_fallback"`
+
+	Failure *string `json:"failure"`
+	Broken  []struct {
+		Service string `json:"service"`
+		Failure string `json:"failure"`
+	} `json:"broken"`
+	NextService *string `json:"next_service"`
+	NextAPIKey  *string `json:"next_api_key"`
 }
 
 // Snapshot answers a resolution in one RPC: the first provider of order the user has a
-// key for (its last_used is updated), the gateway base URL and the consent.
+// key not marked broken for (its last_used is updated), with the marked keys of order
+// before it, the gateway base URL and the consent.
 func (s *Store) Snapshot(ctx context.Context, userID string, order []providers.ID) (resolve.Snapshot, error) {
 	if err := s.checkUser(userID); err != nil {
 		return resolve.Snapshot{}, err
@@ -165,16 +184,55 @@ func (s *Store) Snapshot(ctx context.Context, userID string, order []providers.I
 	if out.GatewayBaseURL != nil {
 		snap.GatewayBaseURL = *out.GatewayBaseURL
 	}
-	if out.Service != nil {
-		id := providers.ID(*out.Service)
-		if !slices.Contains(order, id) || out.APIKey == nil {
-			return resolve.Snapshot{}, fmt.Errorf("vault: snapshot: %w", supabase.ErrMalformedResponse)
+	service, key := out.Service, out.APIKey
+	if out.Failure != nil {
+		// The first key is marked: the key offered is the next one, and the marked ones
+		// before it are listed, the first key first.
+		if out.Service == nil || len(out.Broken) == 0 || out.Broken[0].Service != *out.Service {
+			return resolve.Snapshot{}, errMalformedSnapshot
 		}
-		if key := providers.NewSecret(*out.APIKey); !key.IsZero() {
+		for _, b := range out.Broken {
+			bk := resolve.BrokenKey{ID: providers.ID(b.Service), Failure: providers.Failure(b.Failure)}
+			if !slices.Contains(order, bk.ID) || !bk.Failure.Breaks() {
+				return resolve.Snapshot{}, errMalformedSnapshot
+			}
+			snap.Broken = append(snap.Broken, bk)
+		}
+		service, key = out.NextService, out.NextAPIKey
+	}
+	if service != nil {
+		id := providers.ID(*service)
+		if !slices.Contains(order, id) || key == nil {
+			return resolve.Snapshot{}, errMalformedSnapshot
+		}
+		if key := providers.NewSecret(*key); !key.IsZero() {
 			snap.ID, snap.Key = id, key
 		}
 	}
 	return snap, nil
+}
+
+var errMalformedSnapshot = fmt.Errorf("vault: snapshot: %w", supabase.ErrMalformedResponse)
+
+// ReportKeyFailure implements [resolve.KeyHealth]: it marks the user's stored key for id
+// broken with f and the time (report_user_api_key_failure), unless it already has that
+// mark, in which case nothing is written. f must be a Failure whose Breaks is true; any
+// other is refused before any round trip with an error matching
+// supabase.ErrInvalidArgument. A key that is not stored is not an error. The mark, like
+// any change to a key, notifies every replica (byok_invalidate), and storing the key
+// again clears it.
+func (s *Store) ReportKeyFailure(ctx context.Context, userID string, id providers.ID, f providers.Failure) error {
+	if err := s.check(userID, id); err != nil {
+		return err
+	}
+	if !f.Breaks() {
+		return fmt.Errorf("vault: report key failure: not a breaking failure: %w", supabase.ErrInvalidArgument)
+	}
+	var marked bool
+	if err := s.c.Call(ctx, "report_user_api_key_failure", failureArgs{userID, string(id), string(f)}, &marked); err != nil {
+		return fmt.Errorf("vault: report key failure: %w", err)
+	}
+	return nil
 }
 
 // PutKey stores or replaces (rotates) the user's key for a provider. A key that fails
@@ -275,10 +333,13 @@ type keyInfo struct {
 	Service   string     `json:"service"`
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used"`
+	Failure   *string    `json:"failure"`
+	FailedAt  *time.Time `json:"failed_at"`
 }
 
-// ListKeys returns the metadata of the user's stored keys, sorted by service; never a
-// key. A user without keys gets an empty, non-nil slice.
+// ListKeys returns the metadata of the user's stored keys, sorted by service, with the
+// broken mark of each (KeyInfo.Failure and FailedAt); never a key. A user without keys
+// gets an empty, non-nil slice.
 func (s *Store) ListKeys(ctx context.Context, userID string) ([]resolve.KeyInfo, error) {
 	if err := s.checkUser(userID); err != nil {
 		return nil, err
@@ -293,7 +354,14 @@ func (s *Store) ListKeys(ctx context.Context, userID string) ([]resolve.KeyInfo,
 		if !id.Valid() {
 			return nil, fmt.Errorf("vault: list keys: %w", supabase.ErrMalformedResponse)
 		}
-		infos = append(infos, resolve.KeyInfo{Service: id, CreatedAt: k.CreatedAt, LastUsed: k.LastUsed})
+		info := resolve.KeyInfo{Service: id, CreatedAt: k.CreatedAt, LastUsed: k.LastUsed}
+		if k.Failure != nil {
+			info.Failure, info.FailedAt = providers.Failure(*k.Failure), k.FailedAt
+			if !info.Failure.Breaks() || info.FailedAt == nil {
+				return nil, fmt.Errorf("vault: list keys: %w", supabase.ErrMalformedResponse)
+			}
+		}
+		infos = append(infos, info)
 	}
 	slices.SortFunc(infos, func(a, b resolve.KeyInfo) int { return cmp.Compare(a.Service, b.Service) })
 	return infos, nil

@@ -90,7 +90,7 @@ func (c client) do(method, path, body string) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
-// walkRunbook runs the runbook's four checks, the way the README's curl commands do.
+// walkRunbook runs the runbook's four checks, the way the curl commands of docs/http-api.md do.
 func walkRunbook(t *testing.T, c client) {
 	t.Helper()
 	status, _ := c.do("POST", "/api/keys", `{"service":"gateway","apiKey":"vck-example-user","baseUrl":"https://ai-gateway.vercel.sh/v1"}`)

@@ -76,6 +76,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("unknown user", func(t *testing.T) { testUnknownUser(t, b) })
 	t.Run("concurrent resolves and writes", func(t *testing.T) { testConcurrent(t, b) })
 	t.Run("no secret in errors", func(t *testing.T) { testNoSecretInErrors(t, b) })
+	t.Run("key health", func(t *testing.T) { testKeyHealth(t, b) })
 }
 
 // testRunbook walks the operator runbook's verification checklist through

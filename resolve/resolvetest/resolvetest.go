@@ -2,9 +2,10 @@
 // [resolve.Resolver] reads, for this module's tests and for users' own, in the manner
 // of net/http/httptest.
 //
-// [Keys] implements [resolve.KeyStore] and the writer methods of the Supabase store
-// (PutKey, DeleteKey, PutGatewayKey, DeleteGatewayKey, PutGatewayBaseURL, ListKeys), with
-// the same checks: providers.CheckKey for keys, the URL policy for base URLs; [Consent] implements
+// [Keys] implements [resolve.KeyStore], [resolve.KeyHealth] and the writer methods of the
+// Supabase store (PutKey, DeleteKey, PutGatewayKey, DeleteGatewayKey, PutGatewayBaseURL,
+// ListKeys), with the same checks: providers.CheckKey for keys, the URL policy for base
+// URLs, and, as there, storing a key again clears its broken mark; [Consent] implements
 // [resolve.ConsentStore] and its setter; [SnapshotKeys] adds [resolve.Snapshotter] to a
 // Keys; [Usage] implements [resolve.UsageSink] and the reads of package usage's Store.
 // Each counts the calls that take a context and can be told to fail with FailWith. Team
@@ -28,6 +29,10 @@ import (
 // trimming. The error returned also matches providers.ErrInvalidKey.
 var ErrEmptyKey = errors.New("resolvetest: empty key")
 
+// ErrNotBreaking is returned by ReportKeyFailure for a Failure whose Breaks is false: only
+// a breaking failure marks a key.
+var ErrNotBreaking = errors.New("resolvetest: failure does not break a key")
+
 // Keys is an in-memory [resolve.KeyStore]. It is safe for concurrent use.
 type Keys struct {
 	mu      sync.Mutex // guards every field below
@@ -36,16 +41,22 @@ type Keys struct {
 	allowed []string
 	fail    error
 	calls   int
+	marks   int // writes of a broken mark (ReportKeyFailure calls that changed a mark)
 	now     func() time.Time
 }
 
 type storedKey struct {
 	secret   providers.Secret
 	created  time.Time
-	lastUsed time.Time // zero when never used
+	lastUsed time.Time         // zero when never used
+	failure  providers.Failure // "" when not marked broken
+	failedAt time.Time
 }
 
-var _ resolve.KeyStore = (*Keys)(nil)
+var (
+	_ resolve.KeyStore  = (*Keys)(nil)
+	_ resolve.KeyHealth = (*Keys)(nil)
+)
 
 // NewKeys returns an empty store.
 func NewKeys() *Keys {
@@ -104,7 +115,60 @@ func (k *Keys) Calls() int {
 	return k.calls
 }
 
-// Key implements [resolve.KeyStore]. A returned key's LastUsed is updated.
+// MarkBroken marks a stored key broken with f, as ReportKeyFailure does (set-up helper:
+// no context, never fails, no call or mark counted). A key not stored is left alone.
+func (k *Keys) MarkBroken(userID string, id providers.ID, f providers.Failure) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if sk, ok := k.keys[userID][id]; ok {
+		sk.failure, sk.failedAt = f, k.now()
+	}
+}
+
+// KeyFailure returns the mark of a stored key: "" when it is healthy or not stored.
+func (k *Keys) KeyFailure(userID string, id providers.ID) providers.Failure {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if sk, ok := k.keys[userID][id]; ok {
+		return sk.failure
+	}
+	return ""
+}
+
+// Marks returns the number of marks ReportKeyFailure wrote so far: the calls that
+// changed a key's mark, as the Supabase store writes a row only then.
+func (k *Keys) Marks() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.marks
+}
+
+// ReportKeyFailure implements [resolve.KeyHealth]: it marks the user's stored key for id
+// broken with f, unless it already has that mark. f must be a Failure whose Breaks is
+// true (otherwise ErrNotBreaking); a key not stored is not an error.
+func (k *Keys) ReportKeyFailure(ctx context.Context, userID string, id providers.ID, f providers.Failure) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.enterLocked(ctx, userID); err != nil {
+		return err
+	}
+	if !id.Valid() {
+		return providers.ErrUnknown
+	}
+	if !f.Breaks() {
+		return ErrNotBreaking
+	}
+	sk, ok := k.keys[userID][id]
+	if !ok || sk.failure == f {
+		return nil
+	}
+	sk.failure, sk.failedAt = f, k.now()
+	k.marks++
+	return nil
+}
+
+// Key implements [resolve.KeyStore]. A returned key's LastUsed is updated; a key marked
+// broken gives a *resolve.BrokenKey.
 func (k *Keys) Key(ctx context.Context, userID string, id providers.ID) (providers.Secret, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -228,10 +292,14 @@ func (k *Keys) ListKeys(ctx context.Context, userID string) ([]resolve.KeyInfo, 
 	}
 	infos := []resolve.KeyInfo{}
 	for id, sk := range k.keys[userID] {
-		info := resolve.KeyInfo{Service: id, CreatedAt: sk.created}
+		info := resolve.KeyInfo{Service: id, CreatedAt: sk.created, Failure: sk.failure}
 		if !sk.lastUsed.IsZero() {
 			t := sk.lastUsed
 			info.LastUsed = &t
+		}
+		if sk.failure != "" {
+			t := sk.failedAt
+			info.FailedAt = &t
 		}
 		infos = append(infos, info)
 	}
@@ -282,12 +350,16 @@ func (k *Keys) keyLocked(userID string, id providers.ID) (providers.Secret, erro
 	if !ok || sk.secret.IsZero() {
 		return providers.Secret{}, resolve.ErrNotFound
 	}
+	if sk.failure != "" {
+		return providers.Secret{}, &resolve.BrokenKey{ID: id, Failure: sk.failure}
+	}
 	sk.lastUsed = k.now()
 	return sk.secret, nil
 }
 
 // SnapshotKeys is a [Keys] that also implements [resolve.Snapshotter], answering a
-// whole resolution in one call as the Supabase store does. It reports the consent
+// whole resolution in one call as the Supabase store does: the first key not marked
+// broken, with the marked ones before it in Snapshot.Broken. It reports the consent
 // when it was given a [Consent]. Its own Calls counts Snapshot calls; the calls it
 // passes on to Keys (Key, GatewayBaseURL, ...) count there.
 type SnapshotKeys struct {
@@ -336,7 +408,13 @@ func (s *SnapshotKeys) Snapshot(ctx context.Context, userID string, order []prov
 	}
 	snap.GatewayBaseURL = k.urls[userID]
 	for _, id := range order {
-		if key, err := k.keyLocked(userID, id); err == nil {
+		key, err := k.keyLocked(userID, id)
+		var bk *resolve.BrokenKey
+		if errors.As(err, &bk) {
+			snap.Broken = append(snap.Broken, *bk)
+			continue
+		}
+		if err == nil {
 			snap.ID, snap.Key = id, key
 			break
 		}

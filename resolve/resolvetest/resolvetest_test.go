@@ -238,3 +238,50 @@ func TestKeys_gatewayKeyAndBaseURLTogether(t *testing.T) {
 	require.NoError(t, err, "other keys stay")
 	require.NoError(t, k.DeleteGatewayKey(ctx, "u"), "idempotent")
 }
+
+func TestKeys_keyHealth(t *testing.T) {
+	ctx := t.Context()
+	k := resolvetest.NewKeys()
+	var _ resolve.KeyHealth = k
+	k.Put("u", providers.OpenAI, "oa-1")
+	k.Put("u", providers.XAI, "xai-1")
+
+	require.NoError(t, k.ReportKeyFailure(ctx, "u", providers.OpenAI, providers.FailureInvalidKey))
+	require.NoError(t, k.ReportKeyFailure(ctx, "u", providers.OpenAI, providers.FailureInvalidKey))
+	assert.Equal(t, 1, k.Marks(), "the same mark again writes nothing")
+	require.NoError(t, k.ReportKeyFailure(ctx, "u", providers.OpenAI, providers.FailureNoCredit))
+	assert.Equal(t, 2, k.Marks())
+	require.NoError(t, k.ReportKeyFailure(ctx, "u", providers.Anthropic, providers.FailureInvalidKey), "no key: nothing to mark")
+	assert.ErrorIs(t, k.ReportKeyFailure(ctx, "u", providers.XAI, providers.FailureRateLimited), resolvetest.ErrNotBreaking)
+	assert.ErrorIs(t, k.ReportKeyFailure(ctx, "u", "google", providers.FailureInvalidKey), providers.ErrUnknown)
+	assert.Equal(t, 2, k.Marks())
+	assert.Equal(t, providers.FailureNoCredit, k.KeyFailure("u", providers.OpenAI))
+	assert.Empty(t, k.KeyFailure("u", providers.XAI))
+
+	_, err := k.Key(ctx, "u", providers.OpenAI)
+	var bk *resolve.BrokenKey
+	require.ErrorAs(t, err, &bk)
+	assert.ErrorIs(t, err, resolve.ErrKeyBroken)
+	assert.Equal(t, resolve.BrokenKey{ID: providers.OpenAI, Failure: providers.FailureNoCredit}, *bk)
+	assert.Equal(t, "resolve: openai key marked broken (insufficient_credit)", err.Error())
+
+	infos, err := k.ListKeys(ctx, "u")
+	require.NoError(t, err)
+	require.Len(t, infos, 2)
+	assert.Equal(t, providers.FailureNoCredit, infos[0].Failure)
+	assert.NotNil(t, infos[0].FailedAt)
+	assert.Empty(t, infos[1].Failure)
+	assert.Nil(t, infos[1].FailedAt)
+
+	s := resolvetest.NewSnapshotKeys(k, nil)
+	snap, err := s.Snapshot(ctx, "u", []providers.ID{providers.Gateway, providers.OpenAI, providers.XAI})
+	require.NoError(t, err)
+	assert.Equal(t, providers.XAI, snap.ID)
+	assert.Equal(t, []resolve.BrokenKey{{ID: providers.OpenAI, Failure: providers.FailureNoCredit}}, snap.Broken)
+
+	require.NoError(t, k.PutKey(ctx, "u", providers.OpenAI, providers.NewSecret("oa-2")))
+	assert.Empty(t, k.KeyFailure("u", providers.OpenAI), "storing the key again clears the mark")
+	key, err := k.Key(ctx, "u", providers.OpenAI)
+	require.NoError(t, err)
+	assert.Equal(t, "oa-2", key.Reveal())
+}

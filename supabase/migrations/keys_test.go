@@ -19,6 +19,8 @@ type keyInfo struct {
 	Service   string     `json:"service"`
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used"`
+	Failure   *string    `json:"failure"`
+	FailedAt  *time.Time `json:"failed_at"`
 }
 
 func listKeys(t testing.TB, db *pgtest.DB, user string) []keyInfo {

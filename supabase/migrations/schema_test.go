@@ -33,6 +33,7 @@ var rpcs = []struct {
 	{"put_user_gateway_key(uuid,text,text)", `select public.put_user_gateway_key($1, 'vck-acl-test', 'https://gw.example.com/v1')`},
 	{"delete_user_gateway_key(uuid)", `select public.delete_user_gateway_key($1)`},
 	{"take_user_rate_limit(text,text,integer,bigint)", `select public.take_user_rate_limit($1::text, 'acl-test', 1000000, 60000)`},
+	{"report_user_api_key_failure(uuid,text,text)", `select public.report_user_api_key_failure($1, 'openai', 'invalid_key')`},
 	{"record_byok_team_usage(uuid[],date[],text[],text[],bigint[])", `select public.record_byok_team_usage(
 		array[$1::uuid], array['2026-12-03'::date], array['team-gateway'], array['gateway'], array[1::bigint])`},
 	{"get_user_byok_team_usage(uuid,date)", `select public.get_user_byok_team_usage($1, '2026-12-01')`},

@@ -140,7 +140,7 @@ func testHangOverPgcall(t *testing.T, o *pgtest.Owned) {
 	ctx := t.Context()
 	// pgx and its pool keep a few goroutines of their own per connection that a hung
 	// server breaks: a connection attempt the pool makes in the background (bounded by
-	// connect_timeout, as the README advises) and the closing connection's cancel
+	// connect_timeout, as docs/supabase.md advises) and the closing connection's cancel
 	// request (at most 15 s), so keep the pool at 4 connections whatever the CPUs.
 	cfg, err := pgxpool.ParseConfig(o.AuthenticatorDSN + "&connect_timeout=1")
 	require.NoError(t, err)

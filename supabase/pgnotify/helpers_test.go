@@ -69,6 +69,12 @@ var replicas atomic.Int64
 // as authenticator, as PostgREST would. Extra listener options come after the test's.
 func newReplica(t *testing.T, db *pgtest.DB, opts ...pgnotify.Option) *replica {
 	t.Helper()
+	return newReplicaWith(t, db, nil, opts...)
+}
+
+// newReplicaWith is newReplica with extra Resolver options.
+func newReplicaWith(t *testing.T, db *pgtest.DB, ropts []resolve.Option, opts ...pgnotify.Option) *replica {
+	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, db.AuthenticatorDSN)
 	require.NoError(t, err)
@@ -82,8 +88,8 @@ func newReplica(t *testing.T, db *pgtest.DB, opts ...pgnotify.Option) *replica {
 	rp.consent = consent.New(rp.calls)
 	rp.l = pgnotify.New(db.DSN+"&application_name="+rp.name,
 		append([]pgnotify.Option{pgnotify.WithBackoff(10*time.Millisecond, 100*time.Millisecond)}, opts...)...)
-	rp.r = resolve.New(rp.keys, rp.consent, team, resolve.WithCache(time.Hour),
-		resolve.WithCacheGate(rp.l.Connected), resolve.WithAllowedGatewayHosts(gatewayHosts...))
+	rp.r = resolve.New(rp.keys, rp.consent, team, append([]resolve.Option{resolve.WithCache(time.Hour),
+		resolve.WithCacheGate(rp.l.Connected), resolve.WithAllowedGatewayHosts(gatewayHosts...)}, ropts...)...)
 	rp.l.Add(watched{rp.r, rp.invs})
 
 	runCtx, cancel := context.WithCancel(ctx)
