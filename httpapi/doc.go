@@ -12,6 +12,8 @@
 //     /api/keys/validate, over a [KeyStore] and a [Validator].
 //   - Settings (settings.go): GET and POST /api/user-settings, over a [ConsentStore].
 //   - Resolution (resolve.go): GET /api/providers/resolve, over a [Resolver].
+//   - Usage (usage.go): GET /api/usage, the caller's record of who paid, over a
+//     [UsageReader] (Config.Usage; without one the route is not served).
 //   - Health (health.go): GET /api/health/byok, the operators' Vault check, over a
 //     [HealthChecker].
 //   - Strict JSON (decode.go): the one decoder of request bodies.
@@ -35,7 +37,8 @@
 // the route's field names, exactly spelled, each once, with values of their types, is 400
 // invalid_request. A key must pass providers.CheckKey. Limits per user per minute: GET and
 // POST /api/keys together 10, DELETE /api/keys/{service} 20, POST /api/keys/validate 20,
-// GET /api/user-settings 60, POST /api/user-settings 10, GET /api/providers/resolve 60.
+// GET /api/user-settings 60, POST /api/user-settings 10, GET /api/providers/resolve 60,
+// GET /api/usage 60.
 //
 // Key health: GET /api/keys gives each key a "status", "ok" or "broken" (a provider's
 // answer marked it, see resolve.WithKeyHealth), with the "reason" (the providers.Failure:

@@ -23,6 +23,7 @@ var (
 	limitSettingsRead   = Limit{Name: "settings-read", Requests: 60, Window: time.Minute}
 	limitSettingsUpdate = Limit{Name: "settings-update", Requests: 10, Window: time.Minute}
 	limitResolve        = Limit{Name: "resolve", Requests: 60, Window: time.Minute}
+	limitUsageRead      = Limit{Name: "usage-read", Requests: 60, Window: time.Minute}
 )
 
 // Decision is a [Limiter]'s answer for one request.

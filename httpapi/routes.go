@@ -26,6 +26,9 @@ type Config struct {
 	Validator Validator     // nil: &providers.Validator{}
 	Health    HealthChecker // nil: /api/health/byok answers 503 byok_health_not_configured
 	HealthKey string        // operator key for /api/health/byok; "" = not configured
+	// Usage reads the record of who paid for GET /api/usage (usage.Store). Nil: the
+	// route is not served, and GET /api/usage answers 404 not_found like any unknown path.
+	Usage UsageReader
 	// Verify authenticates a request: it returns the token's claims, or an error for a
 	// missing or bad credential (401 unauthorized; so is a Claims without UserID). It is
 	// the one authentication hook, and required. [JWTVerifier.Verify] verifies Supabase access tokens; a Claims with only
@@ -77,6 +80,7 @@ const (
 	codeLimiterUnavailable  = "rate_limiter_unavailable"
 	codeVaultUnavailable    = "VAULT_UNAVAILABLE"
 	codeSettingsUnavailable = "SETTINGS_UNAVAILABLE"
+	codeUsageUnavailable    = "USAGE_UNAVAILABLE"
 	codeProviderUnavailable = "provider_unavailable"
 	codeKeyBroken           = "key_broken"
 	codeHealthNotConfigured = "byok_health_not_configured"
@@ -103,6 +107,7 @@ type handler struct {
 //	GET    /api/user-settings       the user's consent to team fallback
 //	POST   /api/user-settings       set it
 //	GET    /api/providers/resolve   which credential the user gets (never the key)
+//	GET    /api/usage               the user's team-paid requests and consent changes (with Config.Usage)
 //	GET    /api/health/byok         a Vault round trip, for operators
 //
 // Mount it at the server's root (its patterns include /api/). A Config that fails
@@ -135,6 +140,9 @@ func New(cfg Config) http.Handler {
 		http.MethodPost: h.authed(limitSettingsUpdate, h.setSettings),
 	})
 	h.route("/api/providers/resolve", map[string]routeFunc{http.MethodGet: h.authed(limitResolve, h.resolve)})
+	if cfg.Usage != nil {
+		h.route("/api/usage", map[string]routeFunc{http.MethodGet: h.authed(limitUsageRead, h.getUsage)})
+	}
 	h.route("/api/health/byok", map[string]routeFunc{http.MethodGet: h.health})
 	h.mux.HandleFunc("/", h.notFound)
 	return h

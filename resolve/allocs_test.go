@@ -1,10 +1,14 @@
 package resolve_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/byok-go/byok/resolve"
+	"github.com/byok-go/byok/resolve/resolvetest"
 )
 
 // A cache hit allocates nothing, on every path, with the no-op tracer (and the global
@@ -22,7 +26,22 @@ func TestResolveCached_allocatesNothing(t *testing.T) {
 	}
 }
 
+// A cache hit still allocates nothing when the Resolver counts team usage and attributes
+// team gateway requests: the pseudonym and the origin live in the user's cache entry.
+func TestResolveCached_allocatesNothingWithTeamUsageAndAttribution(t *testing.T) {
+	rs := benchResolvers(resolve.WithCache(time.Hour), resolve.WithTeamUsage(resolvetest.NewUsage(), time.Hour),
+		resolve.WithGatewayAttribution(attribSecret), resolve.WithKeyHealth())
+	for _, r := range rs {
+		t.Cleanup(func() { _ = r.Close(context.Background()) })
+	}
+	p, _, err := rs["team-gateway"].Resolve(t.Context(), user1)
+	require.NoError(t, err)
+	require.Equal(t, pseudonym(t, attribSecret, user1), p.GatewayOptions().User, "attribution is on")
+	assertCachedAllocatesNothing(t, rs)
+}
+
 func assertCachedAllocatesNothing(t *testing.T, rs map[string]*resolve.Resolver) {
+	t.Helper()
 	for _, name := range benchPaths {
 		r := rs[name]
 		for _, opts := range [][]resolve.CallOption{nil, {resolve.WithModel("grok-4.3")}} {

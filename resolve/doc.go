@@ -86,6 +86,20 @@
 // cached gateway-byok result is dropped by [Resolver.Invalidate] like any other, and
 // both the user's key and their consent are inputs to it.
 //
+// # Who paid
+//
+// [WithTeamUsage] counts the requests that [Provider.Transport] sends on the team paths
+// (team-gateway, server-provider, gateway-byok) per user, UTC day, path and provider,
+// and hands the counts to a [UsageSink] every flush interval from a background
+// goroutine; [Resolver.Close] stops it and flushes the rest. Counting is an in-memory
+// increment on a sharded map, never a store call; the counters are bounded, and a count
+// past the bound is dropped and recorded in [MetricUsageDropped]. Package usage stores
+// the counts in Supabase, next to a record of every change of the user's consent.
+// [WithGatewayAttribution] sends a keyed pseudonym of the user id ([GatewayPseudonym])
+// as the gateway options user and quotaEntityId on team-gateway and gateway-byok, so
+// the gateway's own reports and quotas can tell users apart without learning who they
+// are.
+//
 // # Key health
 //
 // With [WithKeyHealth], the Resolver learns from the providers' answers which of its
@@ -134,6 +148,7 @@
 // (when a cache is on); on failure the span status is Error with the error's text and
 // the attribute error.type. Metrics go through the MeterProvider of
 // [WithMeterProvider]: [MetricResolutions] and [MetricStoreDuration], and with
-// [WithKeyHealth] [MetricKeyFailures] and [MetricKeyReports]. No key, header, URL or
+// [WithKeyHealth] [MetricKeyFailures] and [MetricKeyReports], and with [WithTeamUsage]
+// [MetricUsageDropped] and [MetricUsageFlushes]. No key, header, URL or
 // user id is ever recorded.
 package resolve

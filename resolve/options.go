@@ -38,6 +38,8 @@ type config struct {
 	gatewayBYOK     bool                    // WithGatewayBYOK
 	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
 
+	usage        usageConfig   // WithTeamUsage; usage.sink nil: off
+	attribution  []byte        // WithGatewayAttribution's secret; nil: off
 	keyHealth    bool          // WithKeyHealth
 	skipBroken   bool          // WithSkipBrokenKeys
 	drainTimeout time.Duration // tests: replaces the bound on reading a body closed early

@@ -19,7 +19,9 @@ type origin struct {
 
 // sending is called for each request the Transport is about to hand to its base, after
 // the egress checks and the body edits passed. It must not block.
-func (o *origin) sending(id providers.ID) {}
+func (o *origin) sending(id providers.ID) {
+	o.r.countTeamUse(o, id)
+}
 
 // received is called with the base's answer to a request sending was called for. It
 // returns the response the caller gets: resp itself, or resp with its body wrapped so

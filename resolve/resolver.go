@@ -48,8 +48,10 @@ type Resolver struct {
 
 	watches bool // the Transports of its Providers report to it (see origin)
 
-	health     *health // WithKeyHealth: classifies answers and marks keys; nil: off
-	skipBroken bool    // WithSkipBrokenKeys
+	usage       *usage  // WithTeamUsage; nil: off
+	attribution []byte  // WithGatewayAttribution's secret; nil: off
+	health      *health // WithKeyHealth: classifies answers and marks keys; nil: off
+	skipBroken  bool    // WithSkipBrokenKeys
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -113,6 +115,11 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	}
 	if cfg.cacheTTL > 0 {
 		r.cache = newCache(cfg.cacheTTL, allOpen(cfg.cacheGates), cfg.clock)
+	}
+	r.attribution = cfg.attribution
+	if cfg.usage.sink != nil {
+		r.usage = newUsage(cfg.usage, cfg.storeTimeout, cfg.meterProvider)
+		r.watches = true
 	}
 	if cfg.keyHealth {
 		r.health = newHealth(keys.(KeyHealth), &cfg)
@@ -201,6 +208,9 @@ func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, 
 		return nil, res, err
 	}
 	if p.ID == providers.Gateway {
+		if g, err = r.callAttribution(g, o, userID, *path); err != nil {
+			return nil, res, err
+		}
 		p.gateway = p.gateway.WithOptions(g)
 	}
 	return e, res, nil
@@ -304,10 +314,16 @@ func (r *Resolver) resolveDetached(ctx context.Context, userID, hint string) (Pr
 	return r.resolveUncached(ctx, userID, hint)
 }
 
-// resolveUncached runs the four paths against the stores and, when the Resolver
-// watches what its Providers send, marks the result with its origin.
+// resolveUncached runs the four paths against the stores, attributes a team gateway
+// result to its user (WithGatewayAttribution) and, when the Resolver watches what its
+// Providers send, marks the result with its origin.
 func (r *Resolver) resolveUncached(ctx context.Context, userID, hint string) (Provider, Path, error) {
 	p, path, err := r.resolvePaths(ctx, userID, hint)
+	if err == nil {
+		if p, err = r.attribute(p, userID, path); err != nil {
+			return Provider{}, "", err
+		}
+	}
 	if err == nil && r.watches {
 		p.origin = &origin{r: r, user: userID, path: path}
 	}

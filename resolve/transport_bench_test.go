@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
@@ -53,6 +55,72 @@ func BenchmarkTransport(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkTransportTeamUsage: BenchmarkTransport's request on the team gateway, from a
+// Resolver without and with WithTeamUsage: the difference is what counting costs per
+// request (the sink is never called: it flushes once an hour).
+func BenchmarkTransportTeamUsage(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts []resolve.Option
+	}{
+		{"off", nil},
+		{"on", []resolve.Option{resolve.WithTeamUsage(resolvetest.NewUsage(), time.Hour)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(true), resolve.Team{GatewayKey: providers.NewSecret("vck-team-example")}, c.opts...)
+			b.Cleanup(func() { _ = r.Close(context.Background()) })
+			p, _, err := r.Resolve(context.Background(), "8d0f6b8e-2f6e-4a57-9d1c-2b7f0a3c9e11")
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr := p.Transport(noopBase{resp: &http.Response{StatusCode: 200, Body: http.NoBody}})
+			req := sdkRequest(b)
+			req.URL.Host, req.Host = p.BaseURLHost(), p.BaseURLHost()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tr.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTransportTeamUsageParallel: as BenchmarkTransportTeamUsage from every core at
+// once, each goroutine for a user of its own.
+func BenchmarkTransportTeamUsageParallel(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts []resolve.Option
+	}{
+		{"off", nil},
+		{"on", []resolve.Option{resolve.WithTeamUsage(resolvetest.NewUsage(), time.Hour)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := resolve.New(resolvetest.NewKeys(), resolvetest.NewConsent(true), resolve.Team{GatewayKey: providers.NewSecret("vck-team-example")}, c.opts...)
+			b.Cleanup(func() { _ = r.Close(context.Background()) })
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				p, _, err := r.Resolve(context.Background(), fmt.Sprintf("user-%d", next.Add(1)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				tr := p.Transport(noopBase{resp: &http.Response{StatusCode: 200, Body: http.NoBody}})
+				req := sdkRequest(b)
+				req.URL.Host, req.Host = p.BaseURLHost(), p.BaseURLHost()
+				for pb.Next() {
+					if _, err := tr.RoundTrip(req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }

@@ -575,28 +575,28 @@ func TestDoctor_coversALaterMigration(t *testing.T) {
 	db := pgtest.Fresh(t, true)
 	bin := binary(t, true)
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "29990101000000_byok_team_usage.sql"), []byte(`
-create table if not exists public.byok_team_usage (
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "29990101000000_byok_future_ledger.sql"), []byte(`
+create table if not exists public.byok_future_ledger (
   user_id uuid primary key references auth.users (id) on delete cascade,
   requests bigint not null default 0
 );
-alter table public.byok_team_usage enable row level security;
-revoke all on table public.byok_team_usage from anon, authenticated;
-grant select on table public.byok_team_usage to authenticated;
-drop policy if exists byok_team_usage_select_own on public.byok_team_usage;
-create policy byok_team_usage_select_own on public.byok_team_usage
+alter table public.byok_future_ledger enable row level security;
+revoke all on table public.byok_future_ledger from anon, authenticated;
+grant select on table public.byok_future_ledger to authenticated;
+drop policy if exists byok_future_ledger_select_own on public.byok_future_ledger;
+create policy byok_future_ledger_select_own on public.byok_future_ledger
   for select to authenticated using ((select auth.uid()) = user_id);
 
-create or replace function public.count_team_usage(p_user_id uuid)
+create or replace function public.count_future_ledger(p_user_id uuid)
 returns void language plpgsql security definer set search_path = '' as $$
 begin
   perform public.byok_require_service_role();
-  insert into public.byok_team_usage (user_id, requests) values (p_user_id, 1)
-  on conflict (user_id) do update set requests = public.byok_team_usage.requests + 1;
+  insert into public.byok_future_ledger (user_id, requests) values (p_user_id, 1)
+  on conflict (user_id) do update set requests = public.byok_future_ledger.requests + 1;
 end;
 $$;
-revoke all on function public.count_team_usage(uuid) from public, anon, authenticated;
-grant execute on function public.count_team_usage(uuid) to service_role;
+revoke all on function public.count_future_ledger(uuid) from public, anon, authenticated;
+grant execute on function public.count_future_ledger(uuid) to service_role;
 `), 0o600))
 	env := healthyEnv()
 	env["BYOK_TEST_EXTRA_MIGRATIONS"] = dir
@@ -605,31 +605,31 @@ grant execute on function public.count_team_usage(uuid) to service_role;
 	rep := parse(t, byok(t, bin, env, "doctor", "--json", "--db-url", dbURL))
 	status, detail, fix := rep.check("migrations")
 	assert.Equal(t, "fail", status)
-	assert.Contains(t, detail, "not applied: 29990101000000_byok_team_usage")
+	assert.Contains(t, detail, "not applied: 29990101000000_byok_future_ledger")
 	assert.Equal(t, "byok migrate", fix)
 	status, detail, _ = rep.check("rls")
 	assert.Equal(t, "fail", status)
-	assert.Contains(t, detail, "public.byok_team_usage is missing (migration 29990101000000_byok_team_usage)")
+	assert.Contains(t, detail, "public.byok_future_ledger is missing (migration 29990101000000_byok_future_ledger)")
 	status, detail, _ = rep.check("rpc-acl")
 	assert.Equal(t, "fail", status)
-	assert.Contains(t, detail, "public.count_team_usage is missing")
+	assert.Contains(t, detail, "public.count_future_ledger is missing")
 
 	r := byok(t, bin, env, "migrate", "--db-url", dbURL)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
-	assert.Regexp(t, `(?m)^applied +29990101000000_byok_team_usage$`, r.stdout)
+	assert.Regexp(t, `(?m)^applied +29990101000000_byok_future_ledger$`, r.stdout)
 	rep = parse(t, byok(t, bin, env, "doctor", "--json", "--db-url", dbURL))
 	assert.Equal(t, healthy(false), rep.statuses())
 	_, detail, _ = rep.check("rls")
-	assert.Contains(t, detail, "byok_team_usage")
+	assert.Contains(t, detail, "byok_future_ledger")
 
 	_, err := db.Pool.Exec(t.Context(), `
-		grant execute on function public.count_team_usage(uuid) to anon;
-		drop policy byok_team_usage_select_own on public.byok_team_usage`)
+		grant execute on function public.count_future_ledger(uuid) to anon;
+		drop policy byok_future_ledger_select_own on public.byok_future_ledger`)
 	require.NoError(t, err)
 	rep = parse(t, byok(t, bin, env, "doctor", "--json", "--db-url", dbURL))
 	_, detail, _ = rep.check("rpc-acl")
-	assert.Contains(t, detail, "public.count_team_usage(p_user_id uuid): EXECUTE held by anon")
+	assert.Contains(t, detail, "public.count_future_ledger(p_user_id uuid): EXECUTE held by anon")
 	_, detail, fix = rep.check("rls")
-	assert.Contains(t, detail, "public.byok_team_usage: policy byok_team_usage_select_own is missing")
-	assert.Contains(t, fix, "create policy byok_team_usage_select_own on public.byok_team_usage for select to authenticated")
+	assert.Contains(t, detail, "public.byok_future_ledger: policy byok_future_ledger_select_own is missing")
+	assert.Contains(t, fix, "create policy byok_future_ledger_select_own on public.byok_future_ledger for select to authenticated")
 }

@@ -24,7 +24,7 @@ func TestParseSchema_embeddedMigrations(t *testing.T) {
 	// Subsets: later migrations add objects; these are the ones the runbook and the first
 	// migrations name.
 	assert.Subset(t, names(s.tables, func(t *sqlTable) string { return t.name }),
-		[]string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits"})
+		[]string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits", "byok_team_usage", "byok_consent_events"})
 	assert.Equal(t, "20251113000000_gateway_user_byok", s.table("user_settings").migration)
 
 	// The SECURITY DEFINER functions: the RPCs and the trigger functions, not the helpers.
@@ -37,8 +37,10 @@ func TestParseSchema_embeddedMigrations(t *testing.T) {
 		"get_user_api_key", "get_user_byok_snapshot", "get_user_gateway_base_url", "insert_user_api_key",
 		"list_user_api_keys", "put_user_gateway_key", "set_user_allow_gateway_fallback",
 		"take_user_rate_limit", "touch_user_api_key", "upsert_user_gateway_config",
+		"record_byok_team_usage", "get_user_byok_team_usage", "get_user_byok_consent_events",
+		"byok_record_consent_event", "byok_record_consent_event_truncate", "byok_consent_events_append_only",
 	})
-	for _, helper := range []string{"byok_require_service_role", "byok_normalize_service", "byok_lock_user", "byok_check_api_key"} {
+	for _, helper := range []string{"byok_require_service_role", "byok_normalize_service", "byok_lock_user", "byok_check_api_key", "byok_consent_source"} {
 		i := slices.IndexFunc(s.functions, func(f *sqlFunction) bool { return f.name == helper })
 		require.GreaterOrEqual(t, i, 0, helper)
 		assert.False(t, s.functions[i].definer, helper)
@@ -83,13 +85,13 @@ func TestParseSchema_laterMigration(t *testing.T) {
 	ms := append(migrations.All(), migrations.Migration{Version: "29990101000000", Name: "byok_later", SQL: `
 -- A comment with a ; and a create table public.not_a_table (x int);
 /* nested /* comment */ create table public.nor_this (x int); */
-create table if not exists public.byok_team_usage (
+create table if not exists public.byok_future_ledger (
   user_id uuid not null references auth.users (id) on delete cascade,
   note text default 'a ; in a string',
   primary key (user_id)
 );
-alter table public.byok_team_usage enable row level security;
-create policy "byok_team_usage_select_own" on public.byok_team_usage
+alter table public.byok_future_ledger enable row level security;
+create policy "byok_future_ledger_select_own" on public.byok_future_ledger
   as permissive for select to authenticated using ((select auth.uid()) = user_id);
 
 CREATE OR REPLACE FUNCTION public.record_team_usage(p_user_id uuid)
@@ -113,7 +115,7 @@ select E'it''s \' ; still a string';
 `})
 	s := parseSchema(ms)
 	tables := names(s.tables, func(t *sqlTable) string { return t.name })
-	assert.Equal(t, "byok_team_usage", tables[len(tables)-1])
+	assert.Equal(t, "byok_future_ledger", tables[len(tables)-1])
 	assert.NotContains(t, tables, "not_a_table")
 	assert.NotContains(t, tables, "nor_this")
 	assert.NotContains(t, tables, "in_a_body")
@@ -133,9 +135,9 @@ select E'it''s \' ; still a string';
 	assert.Nil(t, fn("touch_user_api_key"), "dropped")
 	assert.False(t, fn("get_user_byok_snapshot").definer, "altered to invoker")
 
-	i := slices.IndexFunc(s.policies, func(p *sqlPolicy) bool { return p.name == "byok_team_usage_select_own" })
+	i := slices.IndexFunc(s.policies, func(p *sqlPolicy) bool { return p.name == "byok_future_ledger_select_own" })
 	require.GreaterOrEqual(t, i, 0)
-	assert.Equal(t, "byok_team_usage", s.policies[i].table)
+	assert.Equal(t, "byok_future_ledger", s.policies[i].table)
 	assert.Equal(t, "SELECT", s.policies[i].cmd)
 	assert.Equal(t, []string{"authenticated"}, s.policies[i].roles)
 	assert.False(t, slices.ContainsFunc(s.policies, func(p *sqlPolicy) bool { return p.name == "api_gateway_configs_select_own" }), "dropped")

@@ -7,8 +7,9 @@
 // ListKeys), with the same checks: providers.CheckKey for keys, the URL policy for base
 // URLs, and, as there, storing a key again clears its broken mark; [Consent] implements
 // [resolve.ConsentStore] and its setter; [SnapshotKeys] adds [resolve.Snapshotter] to a
-// Keys. Each counts the calls that take a context and can be told to fail with
-// FailWith. Team configuration in tests is a plain [resolve.Team] value.
+// Keys; [Usage] implements [resolve.UsageSink] and the reads of package usage's Store.
+// Each counts the calls that take a context and can be told to fail with FailWith. Team
+// configuration in tests is a plain [resolve.Team] value.
 package resolvetest
 
 import (

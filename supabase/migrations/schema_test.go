@@ -34,6 +34,10 @@ var rpcs = []struct {
 	{"delete_user_gateway_key(uuid)", `select public.delete_user_gateway_key($1)`},
 	{"take_user_rate_limit(text,text,integer,bigint)", `select public.take_user_rate_limit($1::text, 'acl-test', 1000000, 60000)`},
 	{"report_user_api_key_failure(uuid,text,text)", `select public.report_user_api_key_failure($1, 'openai', 'invalid_key')`},
+	{"record_byok_team_usage(uuid[],date[],text[],text[],bigint[])", `select public.record_byok_team_usage(
+		array[$1::uuid], array['2026-12-03'::date], array['team-gateway'], array['gateway'], array[1::bigint])`},
+	{"get_user_byok_team_usage(uuid,date)", `select public.get_user_byok_team_usage($1, '2026-12-01')`},
+	{"get_user_byok_consent_events(uuid,timestamp with time zone,integer)", `select public.get_user_byok_consent_events($1, now() - interval '1 day', 1000)`},
 }
 
 // internalFunctions are the migrations' other functions: helpers the RPCs call and trigger
@@ -50,11 +54,15 @@ var internalFunctions = []string{
 	"byok_check_base_url(text)",
 	"byok_notify_invalidate()",
 	"byok_notify_invalidate_truncate()",
+	"byok_consent_source()",
+	"byok_record_consent_event()",
+	"byok_record_consent_event_truncate()",
+	"byok_consent_events_append_only()",
 }
 
 func TestSchema_tablesExistWithRowLevelSecurity(t *testing.T) {
 	db := pgtest.New(t)
-	for _, table := range []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits"} {
+	for _, table := range []string{"api_keys", "api_gateway_configs", "user_settings", "byok_rate_limits", "byok_team_usage", "byok_consent_events"} {
 		t.Run(table, func(t *testing.T) {
 			var rls bool
 			err := db.Pool.QueryRow(t.Context(),
@@ -82,7 +90,9 @@ func TestSchema_ownerPolicies(t *testing.T) {
 	assert.Equal(t, []policy{
 		{"api_gateway_configs", "api_gateway_configs_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"api_keys", "api_keys_select_own", "SELECT", []string{"authenticated"}, owner, nil},
+		{"byok_consent_events", "byok_consent_events_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"byok_rate_limits", "byok_rate_limits_no_api_access", "ALL", []string{"anon", "authenticated"}, ptr("false"), ptr("false")},
+		{"byok_team_usage", "byok_team_usage_select_own", "SELECT", []string{"authenticated"}, owner, nil},
 		{"user_settings", "user_settings_all_own", "ALL", []string{"authenticated"}, owner, owner},
 	}, got)
 }

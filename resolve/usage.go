@@ -1,0 +1,462 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/byok-go/byok/providers"
+)
+
+// TeamUse is a count of requests the team paid for: those [Provider.Transport] sent for
+// one user, on one UTC day, on one team path, to one provider.
+type TeamUse struct {
+	UserID   string
+	Day      time.Time    // UTC midnight of the day the requests were sent
+	Path     Path         // TeamGateway, ServerProvider or GatewayBYOK
+	Provider providers.ID // Provider.ID: the gateway on TeamGateway and GatewayBYOK
+	Requests int64
+}
+
+// ConsentEvent is one change of a user's consent to team fallback, as a store recorded
+// it (package usage reads them from public.byok_consent_events).
+type ConsentEvent struct {
+	Allow  bool      // the new value of allow_gateway_fallback
+	At     time.Time // when it was written
+	Source string    // who wrote it: "api" (the service role), "user" (the user's own token) or "sql"
+}
+
+// UsageSink stores counts of team-paid requests. RecordTeamUse adds each use's Requests
+// to what is stored for its (user, day, path, provider); it must return when ctx is done.
+// An error means nothing is assumed stored: the Resolver keeps the counts and sends them
+// again. Implementations are safe for concurrent use. Package usage has the Supabase one;
+// resolvetest.Usage is an in-memory one.
+type UsageSink interface {
+	RecordTeamUse(ctx context.Context, uses []TeamUse) error
+}
+
+// Metrics of team usage counting (see [WithTeamUsage]).
+const (
+	// MetricUsageDropped counts team-paid requests that were not counted
+	// ("{request}"). Attribute "reason": "full" (the Resolver held as many counters as
+	// it may) or "closed" (sent after [Resolver.Close]).
+	MetricUsageDropped = "byok.resolve.usage.dropped"
+	// MetricUsageFlushes counts calls to the UsageSink ("{call}"). Attribute
+	// "outcome": "ok" or "error".
+	MetricUsageFlushes = "byok.resolve.usage.flushes"
+)
+
+// MinUsageFlush is the shortest flush interval [WithTeamUsage] accepts.
+const MinUsageFlush = time.Second
+
+// Bounds of team usage counting.
+const (
+	// MaxUsageCounters bounds the (user, day, path, provider) counters a Resolver holds,
+	// those not yet flushed included. Past it, requests of new counters are not counted
+	// (MetricUsageDropped, reason "full"); existing counters keep counting.
+	MaxUsageCounters = 100_000
+	// MaxUsesPerFlush bounds the uses of one UsageSink call. A flush with more makes
+	// several calls, in sequence.
+	MaxUsesPerFlush = 10_000
+)
+
+// StepUsage is the [Error.Step] of a failed flush of team usage counts ([Resolver.Close]).
+const StepUsage = "usage"
+
+// usageConfig is WithTeamUsage's part of the config.
+type usageConfig struct {
+	sink     UsageSink
+	every    time.Duration
+	max      int              // MaxUsageCounters unless tests change it
+	ticks    <-chan time.Time // tests: replaces the ticker
+	now      func() time.Time // tests: replaces time.Now
+	flushErr func(error)      // tests: told of each periodic flush's outcome
+}
+
+// WithTeamUsage counts the requests that [Provider.Transport] sends on team credentials
+// (the paths team-gateway, server-provider and gateway-byok) per (user, UTC day, path,
+// provider), and hands the counts to sink every flushEvery. User paths are not counted:
+// the user paid.
+//
+// A request counts when the Transport hands it to its base transport, whatever comes
+// back: one that gets no answer may still have been processed and billed upstream, so
+// the record errs towards showing more team use, never less. Each HTTP request counts:
+// an SDK's retries and followed redirects count once each. Providers from a Resolve call
+// carry what they need; a Provider built by hand is never counted.
+//
+// Counting costs a lock of one of 64 shards and a map increment per request; it never
+// calls the sink and never blocks on it. Every flushEvery a background goroutine (started
+// by New, stopped by [Resolver.Close]) sends every counter in one sink call (in calls of
+// [MaxUsesPerFlush] when there are more), bounded by the store timeout
+// ([WithStoreTimeout]); flushes never overlap, and a flush that runs long delays the next
+// instead of piling up. When the sink fails, the counts are kept and sent again with the
+// next flush. A sink call that timed out after the store had committed is sent again
+// too, and those requests are then counted twice: the record is at least once, not
+// exactly once.
+//
+// The Resolver holds at most [MaxUsageCounters] counters, unsent ones included; past the
+// bound, a request on a new counter is not counted, the drop is counted in
+// [MetricUsageDropped], and the request goes on unhindered. At a crash, what was counted
+// since the last successful flush is lost: one flushEvery while the sink works.
+//
+// Call [Resolver.Close] when the Resolver is done with, to stop the goroutine and flush
+// the last counts; a Resolver that is never closed keeps its goroutine for the life of
+// the process. A nil sink or a flushEvery below [MinUsageFlush] makes the Resolver
+// invalid (ErrInvalidConfig).
+func WithTeamUsage(sink UsageSink, flushEvery time.Duration) Option {
+	return option(func(c *config) {
+		switch {
+		case sink == nil:
+			c.fail("nil usage sink")
+			return
+		case flushEvery < MinUsageFlush:
+			c.fail("usage flush interval below %v", MinUsageFlush)
+			return
+		}
+		c.usage.sink, c.usage.every = sink, flushEvery
+	})
+}
+
+// Close stops team usage counting: it stops the flush goroutine, waits for a flush in
+// progress, and sends what is counted to the UsageSink. Requests sent after Close are
+// not counted (MetricUsageDropped, reason "closed"). When the sink fails, or ctx ends
+// first, Close returns an error and keeps the counts; calling Close again sends them
+// again. Close does nothing else: Resolve keeps working. Without [WithTeamUsage] it does
+// nothing and returns nil. It is safe to call concurrently and more than once.
+func (r *Resolver) Close(ctx context.Context) error {
+	if r.usage == nil {
+		return nil
+	}
+	return r.usage.close(ctx)
+}
+
+// countTeamUse counts one request sent by a Transport of o's Provider to id.
+func (r *Resolver) countTeamUse(o *origin, id providers.ID) {
+	r.usage.add(o.user, o.path, id)
+}
+
+// usageShards is the number of shards of a usage counter.
+const usageShards = 64
+
+// usageKey identifies one counter.
+type usageKey struct {
+	user string
+	day  int64 // days since the Unix epoch, UTC
+	path Path
+	id   providers.ID
+}
+
+// usage counts team-paid requests and flushes them to a sink. A nil *usage counts
+// nothing.
+//
+// Requests are counted into shards by user, each a map under its own lock. A flush
+// moves every shard's counts into pending (touching one shard at a time), then sends
+// pending; what the sink accepted leaves pending, what it refused stays for the next
+// flush. entries counts the distinct keys in the shards and in pending together, which
+// the bound applies to.
+type usage struct {
+	sink    UsageSink
+	every   time.Duration
+	timeout time.Duration // bound on each periodic flush
+	max     int64
+	now     func() time.Time
+	seed    maphash.Seed
+	metrics *usageMetrics
+
+	shards  [usageShards]usageShard
+	entries atomic.Int64 // distinct keys in shards and pending
+	closed  atomic.Bool  // set by close; read under a shard's lock by add
+
+	flushMu sync.Mutex         // held by a flush; guards pending
+	pending map[usageKey]int64 // harvested, not yet accepted by the sink
+
+	stop      chan struct{} // closed by close: the goroutine returns
+	done      chan struct{} // closed when the goroutine has returned
+	closeOnce sync.Once
+	flushErr  func(error) // tests: told of each periodic flush's error
+}
+
+type usageShard struct {
+	mu sync.Mutex          // guards m and the counts it points to
+	m  map[usageKey]*int64 // counts since the last harvest
+	_  [40]byte            // keeps neighbouring shards' locks off one cache line
+}
+
+// newUsage returns the counter of cfg and starts its flush goroutine (on cfg.ticks when
+// set, a ticker of cfg.every otherwise).
+func newUsage(cfg usageConfig, timeout time.Duration, mp metric.MeterProvider) *usage {
+	u := &usage{
+		sink:     cfg.sink,
+		every:    cfg.every,
+		timeout:  timeout,
+		max:      MaxUsageCounters,
+		now:      cfg.now,
+		seed:     maphash.MakeSeed(),
+		metrics:  newUsageMetrics(mp),
+		pending:  map[usageKey]int64{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		flushErr: cfg.flushErr,
+	}
+	if cfg.max > 0 {
+		u.max = int64(cfg.max)
+	}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	ticks := cfg.ticks
+	var ticker *time.Ticker
+	if ticks == nil {
+		ticker = time.NewTicker(cfg.every)
+		ticks = ticker.C
+	}
+	go u.run(ticks, ticker)
+	return u
+}
+
+// run flushes on every tick until stop is closed. A tick that comes while a flush runs
+// is dropped by the ticker, so flushes never pile up.
+func (u *usage) run(ticks <-chan time.Time, ticker *time.Ticker) {
+	defer close(u.done)
+	if ticker != nil {
+		defer ticker.Stop()
+	}
+	for {
+		select {
+		case <-u.stop:
+			return
+		case <-ticks:
+			ctx, cancel := context.WithTimeoutCause(context.Background(), u.timeout, errUsageFlushTimeout)
+			err := u.flush(ctx)
+			cancel()
+			if u.flushErr != nil {
+				u.flushErr(err)
+			}
+		}
+	}
+}
+
+// errUsageFlushTimeout is the cause of a periodic flush's context ended by its timeout.
+var errUsageFlushTimeout = errors.New("resolve: usage flush timeout")
+
+const secondsPerDay = 24 * 60 * 60
+
+// dayOf returns the UTC day of t, in days since the Unix epoch.
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / secondsPerDay
+	if s%secondsPerDay < 0 { // before 1970 (a broken clock): round down all the same
+		d--
+	}
+	return d
+}
+
+// isTeamPath reports whether requests on path are paid by the team.
+func isTeamPath(path Path) bool {
+	return path == TeamGateway || path == ServerProvider || path == GatewayBYOK
+}
+
+// add counts one request. It never blocks on anything but one shard's lock, which a
+// flush holds only while it moves that shard's counts.
+func (u *usage) add(user string, path Path, id providers.ID) {
+	if u == nil || !isTeamPath(path) {
+		return
+	}
+	k := usageKey{user: user, day: dayOf(u.now()), path: path, id: id}
+	sh := &u.shards[maphash.String(u.seed, user)%usageShards]
+	sh.mu.Lock()
+	if u.closed.Load() {
+		sh.mu.Unlock()
+		u.metrics.drop(dropClosed)
+		return
+	}
+	if n := sh.m[k]; n != nil { // one map lookup in the common case
+		*n++
+		sh.mu.Unlock()
+		return
+	}
+	if u.entries.Add(1) > u.max {
+		u.entries.Add(-1)
+		sh.mu.Unlock()
+		u.metrics.drop(dropFull)
+		return
+	}
+	if sh.m == nil {
+		sh.m = map[usageKey]*int64{}
+	}
+	n := int64(1)
+	sh.m[k] = &n
+	sh.mu.Unlock()
+}
+
+// harvestLocked moves every shard's counts into pending. Called with flushMu held.
+func (u *usage) harvestLocked() {
+	for i := range u.shards {
+		sh := &u.shards[i]
+		sh.mu.Lock()
+		for k, n := range sh.m {
+			if _, ok := u.pending[k]; ok {
+				u.entries.Add(-1) // merged into a key already counted
+			}
+			u.pending[k] += *n
+		}
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+}
+
+// flush sends what is counted. On an error, what the sink did not accept stays pending.
+func (u *usage) flush(ctx context.Context) error {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
+	u.harvestLocked()
+	if len(u.pending) == 0 {
+		return nil
+	}
+	uses := make([]TeamUse, 0, len(u.pending))
+	for k, n := range u.pending {
+		uses = append(uses, TeamUse{UserID: k.user, Day: time.Unix(k.day*secondsPerDay, 0).UTC(), Path: k.path, Provider: k.id, Requests: n})
+	}
+	// A stable order: the same counts make the same calls, and a store that locks rows
+	// in the order given cannot deadlock with another replica's flush.
+	slices.SortFunc(uses, compareUses)
+	for len(uses) > 0 {
+		batch := uses[:min(len(uses), MaxUsesPerFlush)]
+		err := u.sink.RecordTeamUse(ctx, batch)
+		u.metrics.flushed(err)
+		if err != nil {
+			return &Error{Step: StepUsage, Kind: ErrStoreUnavailable, Cause: err}
+		}
+		for _, use := range batch {
+			delete(u.pending, usageKey{user: use.UserID, day: dayOf(use.Day), path: use.Path, id: use.Provider})
+		}
+		u.entries.Add(-int64(len(batch)))
+		uses = uses[len(batch):]
+	}
+	return nil
+}
+
+func compareUses(a, b TeamUse) int {
+	if c := strings.Compare(a.UserID, b.UserID); c != 0 {
+		return c
+	}
+	if c := a.Day.Compare(b.Day); c != 0 {
+		return c
+	}
+	if c := strings.Compare(string(a.Path), string(b.Path)); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.Provider), string(b.Provider))
+}
+
+// close stops counting, stops the goroutine and flushes with ctx.
+func (u *usage) close(ctx context.Context) error {
+	u.closeOnce.Do(func() {
+		u.closed.Store(true)
+		close(u.stop)
+	})
+	select {
+	case <-u.done:
+	case <-ctx.Done():
+		return &Error{Step: StepUsage, Kind: ctx.Err()}
+	}
+	if err := u.flush(ctx); err != nil {
+		if ctx.Err() != nil {
+			return &Error{Step: StepUsage, Kind: ctx.Err(), Cause: err}
+		}
+		return err
+	}
+	return nil
+}
+
+// held returns the number of distinct counters held and the requests they count, sent
+// or not (tests).
+func (u *usage) held() (counters int64, requests int64) {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
+	for _, n := range u.pending {
+		requests += n
+	}
+	for i := range u.shards {
+		sh := &u.shards[i]
+		sh.mu.Lock()
+		for _, n := range sh.m {
+			requests += *n
+		}
+		sh.mu.Unlock()
+	}
+	return u.entries.Load(), requests
+}
+
+// Reasons for MetricUsageDropped.
+const (
+	dropFull = iota
+	dropClosed
+	numDropReasons
+)
+
+// usageMetrics holds the usage instruments and their measurement options, built once so
+// that recording allocates nothing. A nil *usageMetrics records nothing.
+type usageMetrics struct {
+	dropped metric.Int64Counter
+	flushes metric.Int64Counter
+	byDrop  [numDropReasons][]metric.AddOption
+	byFlush [2][]metric.AddOption // [0 ok, 1 error]
+}
+
+func newUsageMetrics(mp metric.MeterProvider) *usageMetrics {
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if _, isNoop := mp.(noop.MeterProvider); isNoop {
+		return nil
+	}
+	meter := mp.Meter(scopeName)
+	m := &usageMetrics{}
+	m.dropped, _ = meter.Int64Counter(MetricUsageDropped,
+		metric.WithDescription("Team-paid requests not counted: the counters were full, or the Resolver was closed."),
+		metric.WithUnit("{request}"))
+	m.flushes, _ = meter.Int64Counter(MetricUsageFlushes,
+		metric.WithDescription("Calls to the team usage sink, by outcome."),
+		metric.WithUnit("{call}"))
+	if m.dropped == nil {
+		m.dropped = noop.Int64Counter{}
+	}
+	if m.flushes == nil {
+		m.flushes = noop.Int64Counter{}
+	}
+	for i, reason := range [numDropReasons]string{"full", "closed"} {
+		m.byDrop[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))}
+	}
+	for i, outcome := range [2]string{"ok", "error"} {
+		m.byFlush[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcome)))}
+	}
+	return m
+}
+
+func (m *usageMetrics) drop(reason int) {
+	if m != nil {
+		m.dropped.Add(context.Background(), 1, m.byDrop[reason]...)
+	}
+}
+
+func (m *usageMetrics) flushed(err error) {
+	if m == nil {
+		return
+	}
+	i := 0
+	if err != nil {
+		i = 1
+	}
+	m.flushes.Add(context.Background(), 1, m.byFlush[i]...)
+}
