@@ -136,10 +136,6 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 // the user's gateway key, the user's provider keys, then (only with the user's consent)
 // the team gateway and the server's keys. Every error is an *[Error].
 func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOption) (p Provider, path Path, err error) {
-	var span trace.Span
-	if r.tracer != nil {
-		ctx, span = r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
-	}
 	var hint string
 	withGateway := false
 	for _, o := range opts {
@@ -150,11 +146,24 @@ func (r *Resolver) Resolve(ctx context.Context, userID string, opts ...CallOptio
 	}
 	var e *cacheEntry
 	var res cacheResult
-	if withGateway {
+	if !withGateway {
+		if e, res = r.lookup(ctx, userID, hint); e != nil && r.tracer == nil {
+			// The hot path, a cache hit without a span, returns at once.
+			e.fill(&p, &path) // straight into the results: a Provider is 88 bytes
+			r.metrics.hit(ctx, e, path)
+			return p, path, nil
+		}
+	}
+	var span trace.Span
+	if r.tracer != nil {
+		ctx, span = r.tracer.Start(ctx, SpanName, trace.WithSpanKind(trace.SpanKindInternal))
+	}
+	switch {
+	case withGateway:
 		e, res, err = r.resolveWithGateway(ctx, userID, hint, opts, &p, &path)
-	} else if e, res = r.lookup(ctx, userID, hint); e != nil {
-		e.fill(&p, &path) // straight into the results: a Provider is 80 bytes
-	} else {
+	case e != nil:
+		e.fill(&p, &path)
+	default:
 		p, path, err = r.resolve(ctx, userID, hint, res)
 	}
 	if e != nil {
