@@ -27,9 +27,13 @@ func BenchmarkCacheBytesPerUser(b *testing.B) {
 		name  string
 		setup func(*resolvetest.Keys, string)
 		team  resolve.Team
+		opts  []resolve.Option
 	}{
-		{"user-provider", func(k *resolvetest.Keys, u string) { k.Put(u, providers.XAI, "xai-"+u) }, resolve.Team{}},
-		{"team-gateway", func(*resolvetest.Keys, string) {}, teamGateway("t-gw", "")},
+		{"user-provider", func(k *resolvetest.Keys, u string) { k.Put(u, providers.XAI, "xai-"+u) }, resolve.Team{}, nil},
+		{"team-gateway", func(*resolvetest.Keys, string) {}, teamGateway("t-gw", ""), nil},
+		// The Provider's origin, kept in the entry, for the Transport to report to.
+		{"user-provider-key-health", func(k *resolvetest.Keys, u string) { k.Put(u, providers.XAI, "xai-"+u) }, resolve.Team{},
+			[]resolve.Option{resolve.WithKeyHealth()}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			keys := resolvetest.NewKeys()
@@ -38,8 +42,9 @@ func BenchmarkCacheBytesPerUser(b *testing.B) {
 			}
 			var perUser float64
 			for b.Loop() {
-				r := resolve.New(keys, resolvetest.NewConsent(true), tc.team, resolve.WithCache(time.Hour),
-					resolve.WithTracerProvider(tracenoop.NewTracerProvider()), resolve.WithMeterProvider(metricnoop.NewMeterProvider()))
+				r := resolve.New(keys, resolvetest.NewConsent(true), tc.team, append([]resolve.Option{resolve.WithCache(time.Hour),
+					resolve.WithTracerProvider(tracenoop.NewTracerProvider()), resolve.WithMeterProvider(metricnoop.NewMeterProvider())},
+					tc.opts...)...)
 				before := heapAlloc()
 				for i := range users {
 					if _, _, err := r.Resolve(context.Background(), benchUserID(i)); err != nil {
