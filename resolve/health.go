@@ -9,10 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/byok-go/byok/providers"
 )
@@ -106,24 +104,9 @@ func newHealth(store KeyHealth, cfg *config) *health {
 		h.drain = cfg.drainTimeout
 	}
 
-	mp := cfg.meterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	h.failures, h.reports = noop.Int64Counter{}, noop.Int64Counter{}
-	if _, isNoop := mp.(noop.MeterProvider); !isNoop {
-		meter := mp.Meter(scopeName)
-		if c, _ := meter.Int64Counter(MetricKeyFailures,
-			metric.WithDescription("Provider answers that said something about the key that made the request."),
-			metric.WithUnit("{failure}")); c != nil {
-			h.failures = c
-		}
-		if c, _ := meter.Int64Counter(MetricKeyReports,
-			metric.WithDescription("Breaking failures of users' keys, by what became of their report."),
-			metric.WithUnit("{report}")); c != nil {
-			h.reports = c
-		}
-	}
+	meter := meterOf(cfg.meterProvider)
+	h.failures = counter(meter, MetricKeyFailures, "Provider answers that said something about the key that made the request.", "{failure}")
+	h.reports = counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}")
 	h.outcomes = map[string][]metric.AddOption{}
 	for _, o := range []string{reportWritten, reportError, reportThrottled, reportDropped} {
 		h.outcomes[o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))}

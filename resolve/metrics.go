@@ -67,27 +67,44 @@ type metrics struct {
 	byStore [numStoreOps][2][]metric.RecordOption // [op][0 ok, 1 error]
 }
 
-// newMetrics returns the metrics of mp, or nil when mp is the no-op provider. A nil mp
-// means the global provider. Instrument errors leave that instrument a no-op: the
-// OpenTelemetry API returns a usable instrument with its error.
-func newMetrics(mp metric.MeterProvider) *metrics {
+// meterOf returns the package's meter from mp, or nil when mp is the no-op provider:
+// then nothing is recorded. A nil mp means the global provider.
+func meterOf(mp metric.MeterProvider) metric.Meter {
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
 	if _, isNoop := mp.(noop.MeterProvider); isNoop {
 		return nil
 	}
-	meter := mp.Meter(scopeName)
+	return mp.Meter(scopeName)
+}
+
+// counter returns meter's Int64Counter name, or a no-op one when meter is nil or the
+// instrument cannot be made (the OpenTelemetry API then returns a usable instrument
+// with its error; this keeps a nil one from reaching a recording).
+func counter(meter metric.Meter, name, description, unit string) metric.Int64Counter {
+	if meter == nil {
+		return noop.Int64Counter{}
+	}
+	c, _ := meter.Int64Counter(name, metric.WithDescription(description), metric.WithUnit(unit))
+	if c == nil {
+		return noop.Int64Counter{}
+	}
+	return c
+}
+
+// newMetrics returns the metrics of mp, or nil when mp is the no-op provider. A nil mp
+// means the global provider. Instrument errors leave that instrument a no-op.
+func newMetrics(mp metric.MeterProvider) *metrics {
+	meter := meterOf(mp)
+	if meter == nil {
+		return nil
+	}
 	m := &metrics{}
-	m.resolutions, _ = meter.Int64Counter(MetricResolutions,
-		metric.WithDescription("Resolve calls by path or error code and by cache result."),
-		metric.WithUnit("{resolution}"))
+	m.resolutions = counter(meter, MetricResolutions, "Resolve calls by path or error code and by cache result.", "{resolution}")
 	m.storeDur, _ = meter.Float64Histogram(MetricStoreDuration,
 		metric.WithDescription("Duration of each store call made by a resolution."),
 		metric.WithUnit("s"))
-	if m.resolutions == nil {
-		m.resolutions = noop.Int64Counter{}
-	}
 	if m.storeDur == nil {
 		m.storeDur = noop.Float64Histogram{}
 	}

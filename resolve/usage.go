@@ -10,10 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/byok-go/byok/providers"
 )
@@ -415,25 +413,13 @@ type usageMetrics struct {
 }
 
 func newUsageMetrics(mp metric.MeterProvider) *usageMetrics {
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
-	if _, isNoop := mp.(noop.MeterProvider); isNoop {
+	meter := meterOf(mp)
+	if meter == nil {
 		return nil
 	}
-	meter := mp.Meter(scopeName)
-	m := &usageMetrics{}
-	m.dropped, _ = meter.Int64Counter(MetricUsageDropped,
-		metric.WithDescription("Team-paid requests not counted: the counters were full, or the Resolver was closed."),
-		metric.WithUnit("{request}"))
-	m.flushes, _ = meter.Int64Counter(MetricUsageFlushes,
-		metric.WithDescription("Calls to the team usage sink, by outcome."),
-		metric.WithUnit("{call}"))
-	if m.dropped == nil {
-		m.dropped = noop.Int64Counter{}
-	}
-	if m.flushes == nil {
-		m.flushes = noop.Int64Counter{}
+	m := &usageMetrics{
+		dropped: counter(meter, MetricUsageDropped, "Team-paid requests not counted: the counters were full, or the Resolver was closed.", "{request}"),
+		flushes: counter(meter, MetricUsageFlushes, "Calls to the team usage sink, by outcome.", "{call}"),
 	}
 	for i, reason := range [numDropReasons]string{"full", "closed"} {
 		m.byDrop[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))}
