@@ -45,6 +45,7 @@ import (
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
 	"github.com/byok-go/byok/supabase"
+	"github.com/byok-go/byok/usage"
 	"github.com/byok-go/byok/vault"
 )
 
@@ -149,6 +150,7 @@ func configure(getenv func(string) string, addr string, out io.Writer, logger *s
 		Health:    keys,
 		HealthKey: healthKey,
 		Verify:    verifier.Verify,
+		Usage:     usage.New(client), // GET /api/usage: the caller's team-paid requests and consent changes
 		// Every instance of the server shares each user's budget in the database.
 		Limiter: httpapi.NewPostgresLimiter(client),
 		Logger:  logger,
@@ -197,6 +199,7 @@ func development(addr string, allowed []string, team resolve.Team, healthKey str
 		Health:    healthFunc(func(context.Context) error { return nil }),
 		HealthKey: healthKey,
 		Verify:    verifier.Verify,
+		Usage:     resolvetest.NewUsage(),
 		Logger:    logger,
 	}
 	fmt.Fprintf(out, "mode: development (in-memory stores; set SUPABASE_URL and SUPABASE_SECRET_KEY for Supabase)\n")

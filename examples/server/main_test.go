@@ -125,6 +125,12 @@ func walkRunbook(t *testing.T, c client) {
 
 	status, m = c.do("GET", "/api/health/byok", "")
 	assert.Equal(t, http.StatusOK, status, m)
+
+	// The user's own record of who paid: resolving sends nothing, so no team-paid request.
+	status, m = c.do("GET", "/api/usage", "")
+	require.Equal(t, http.StatusOK, status, m)
+	assert.EqualValues(t, 30, m["days"])
+	assert.EqualValues(t, 0, m["totalRequests"])
 }
 
 func TestDevelopmentMode(t *testing.T) {
@@ -160,6 +166,16 @@ func TestSupabaseMode(t *testing.T) {
 	user := db.CreateUser(t)
 	c := client{t: t, base: base, token: srv.UserToken(t, user), health: "operator-test-key"}
 	walkRunbook(t, c)
+
+	// The consent changes of the runbook were recorded by the database, whoever wrote them,
+	// and the user reads them back.
+	_, m := c.do("GET", "/api/usage", "")
+	events, _ := m["consentEvents"].([]any)
+	var values []any
+	for _, e := range events {
+		values = append(values, e.(map[string]any)["allowGatewayFallback"])
+	}
+	assert.Equal(t, []any{true, false}, values, "the runbook turned consent on, then off")
 
 	// A token from another issuer that shares the secret is refused.
 	now := time.Now().Unix()
