@@ -35,19 +35,32 @@ func take(t testing.TB, db *pgtest.DB, subject, name string, requests int, windo
 func TestRateLimit_tokenBucket(t *testing.T) {
 	db := pgtest.New(t)
 	subject := db.CreateUser(t) // any unique text; a user id is what the handler sends
+	// The database runs on this machine, so its clock is the test's. The bucket is full
+	// again n × 20 s after the first take, which happened between start and firstDone;
+	// the answer is in whole milliseconds.
 	start := time.Now()
+	var firstDone time.Time
 	for i := range 3 {
 		d := take(t, db, subject, "keys", 3, time.Minute)
+		if i == 0 {
+			firstDone = time.Now()
+		}
 		assert.True(t, d.Allowed, "request %d", i+1)
 		assert.Equal(t, 2-i, d.Remaining)
 		assert.Zero(t, d.RetryAfterMS)
-		assert.WithinDuration(t, start.Add(time.Duration(i+1)*20*time.Second), time.UnixMilli(d.ResetMS), 5*time.Second,
-			"full again when the %d tokens taken are back, one per 20 s", i+1)
+		n := time.Duration(i+1) * 20 * time.Second
+		reset := time.UnixMilli(d.ResetMS)
+		assert.False(t, reset.Before(start.Add(n).Add(-time.Millisecond)) || reset.After(firstDone.Add(n)),
+			"full again when the %d tokens taken are back, one per 20 s: %v, want %v to %v",
+			i+1, reset, start.Add(n), firstDone.Add(n))
 	}
 	d := take(t, db, subject, "keys", 3, time.Minute)
+	elapsed := time.Since(start)
 	assert.False(t, d.Allowed, "the 4th request within the minute")
 	assert.Zero(t, d.Remaining)
-	assert.InDelta(t, 20_000, d.RetryAfterMS, 5_000, "one token comes back every 20 s")
+	// One token comes back 20 s after the first take: what is left of that.
+	assert.LessOrEqual(t, d.RetryAfterMS, int64(20_000+1), "one token comes back every 20 s")
+	assert.GreaterOrEqual(t, d.RetryAfterMS, (20*time.Second - elapsed).Milliseconds()-1, "one token comes back every 20 s")
 	assert.Positive(t, d.RetryAfterMS)
 
 	// Another subject, or another limit name, has its own budget.
