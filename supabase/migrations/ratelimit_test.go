@@ -60,7 +60,7 @@ func TestRateLimit_tokenBucket(t *testing.T) {
 	assert.Zero(t, d.Remaining)
 	// One token comes back 20 s after the first take: what is left of that.
 	assert.LessOrEqual(t, d.RetryAfterMS, int64(20_000+1), "one token comes back every 20 s")
-	assert.GreaterOrEqual(t, d.RetryAfterMS, (20*time.Second - elapsed).Milliseconds()-1, "one token comes back every 20 s")
+	assert.GreaterOrEqual(t, d.RetryAfterMS, (20*time.Second-elapsed).Milliseconds()-1, "one token comes back every 20 s")
 	assert.Positive(t, d.RetryAfterMS)
 
 	// Another subject, or another limit name, has its own budget.
