@@ -22,12 +22,12 @@ const fullPruneEvery = time.Second
 // PerKey lets each key through at most once an interval, remembering at most a fixed
 // number of keys. It is safe for concurrent use.
 type PerKey[K comparable] struct {
-	every   int64        // the interval, in now's nanoseconds
-	max     int          // bound on len(recent)
-	now     func() int64 // monotonic nanoseconds
-	mu      sync.Mutex   // guards recent and pruned
-	recent  map[K]int64  // key -> time of its last claim
-	pruned  int64        // time of the last pruning of recent
+	every  int64        // the interval, in now's nanoseconds
+	max    int          // bound on len(recent)
+	now    func() int64 // monotonic nanoseconds
+	mu     sync.Mutex   // guards recent and pruned
+	recent map[K]int64  // key -> time of its last claim
+	pruned int64        // time of the last pruning of recent
 }
 
 // NewPerKey returns a PerKey that lets a key through once every, remembering at most
