@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/byok-go/byok/internal/monoclock"
 	"github.com/byok-go/byok/internal/peek"
 	"github.com/byok-go/byok/internal/throttle"
 	"github.com/byok-go/byok/providers"
@@ -80,7 +81,7 @@ type healthKey struct {
 }
 
 func newHealth(store KeyHealth, cfg *config) *health {
-	now := preciseNow
+	now := monoclock.Now
 	if cfg.clock != nil {
 		clock := cfg.clock
 		now = func() int64 { return int64(clock()) }
