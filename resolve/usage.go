@@ -170,7 +170,6 @@ func newUsage(cfg usageConfig, timeout time.Duration, mp metric.MeterProvider) *
 	u.counts = tally.New(tally.Config[usageKey]{
 		Send:    u.sender(cfg.sink),
 		Compare: compareUsageKeys,
-		ShardOf: func(k usageKey) string { return k.user },
 		Every:   cfg.every,
 		Ticks:   cfg.ticks,
 		Timeout: timeout,
@@ -220,7 +219,7 @@ func (u *usage) add(user string, path Path, id providers.ID) {
 	if u == nil || !isTeamPath(path) {
 		return
 	}
-	switch u.counts.Add(usageKey{user: user, day: dayOf(u.now()), path: path, id: id}) {
+	switch u.counts.Add(user, usageKey{user: user, day: dayOf(u.now()), path: path, id: id}) {
 	case tally.Full:
 		u.metrics.drop(dropFull)
 	case tally.Closed:

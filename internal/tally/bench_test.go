@@ -14,7 +14,6 @@ func benchCounter(b *testing.B) *tally.Counter[key] {
 	c := tally.New(tally.Config[key]{
 		Send:    func(context.Context, []tally.Count[key]) error { return nil },
 		Compare: compareKeys,
-		ShardOf: func(k key) string { return k.user },
 		Ticks:   make(chan time.Time),
 		Timeout: time.Second,
 	})
@@ -29,7 +28,7 @@ func BenchmarkAdd(b *testing.B) {
 	k := key{"8d0f6b8e-2f6e-4a57-9d1c-2b7f0a3c9e11", "team-gateway"}
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Add(k)
+		c.Add(k.user, k)
 	}
 }
 
@@ -42,7 +41,7 @@ func BenchmarkAddParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		k := key{fmt.Sprintf("user-%d", next.Add(1)), "team-gateway"}
 		for pb.Next() {
-			c.Add(k)
+			c.Add(k.user, k)
 		}
 	})
 }

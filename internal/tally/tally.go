@@ -28,8 +28,7 @@ const (
 	Closed                 // not counted: the Counter is closed
 )
 
-// Config configures a [Counter]. Send, Compare, ShardOf and Every (or Ticks) are
-// required.
+// Config configures a [Counter]. Send, Compare and Every (or Ticks) are required.
 type Config[K comparable] struct {
 	// Send stores counts: it adds each Count's N to what is stored for its Key, and
 	// returns when ctx is done. On an error the Counter assumes nothing was stored,
@@ -40,9 +39,6 @@ type Config[K comparable] struct {
 	// store that locks rows in the order given cannot deadlock with another process's
 	// flush.
 	Compare func(a, b K) int
-	// ShardOf returns the part of a key that picks its shard: keys that share it share
-	// a lock.
-	ShardOf func(K) string
 	// Every is the flush interval, unless Ticks is set: then every value received from
 	// Ticks starts a flush.
 	Every time.Duration
@@ -65,7 +61,7 @@ const shards = 64
 // Config.Every on a goroutine of its own, until [Counter.Close]. It is safe for
 // concurrent use.
 //
-// Add locks one of 64 shards (by Config.ShardOf) and increments a map entry; it never
+// Add locks one of 64 shards and increments a map entry; it never
 // calls Send and never waits for it. A flush moves every shard's counts into pending,
 // one shard at a time, then sends pending; what Send accepted leaves pending, what it
 // refused stays for the next flush. Flushes never overlap, and a flush that runs long
@@ -74,7 +70,6 @@ const shards = 64
 type Counter[K comparable] struct {
 	send    func(context.Context, []Count[K]) error
 	compare func(a, b K) int
-	shardOf func(K) string
 	timeout time.Duration
 	max     int64
 	batch   int
@@ -105,7 +100,6 @@ func New[K comparable](cfg Config[K]) *Counter[K] {
 	c := &Counter[K]{
 		send:    cfg.Send,
 		compare: cfg.Compare,
-		shardOf: cfg.ShardOf,
 		timeout: cfg.Timeout,
 		max:     int64(cfg.Max),
 		batch:   cfg.Batch,
@@ -153,11 +147,12 @@ func (c *Counter[K]) run(ticks <-chan time.Time, ticker *time.Ticker) {
 // errFlushTimeout is the cause of a periodic flush's context ended by Config.Timeout.
 var errFlushTimeout = errors.New("tally: periodic flush timeout")
 
-// Add counts one occurrence of k. It never blocks on anything but one shard's lock,
-// which a flush holds only while it moves that shard's counts. A key already held keeps
-// counting past the bound.
-func (c *Counter[K]) Add(k K) Outcome {
-	sh := &c.shards[maphash.String(c.seed, c.shardOf(k))%shards]
+// Add counts one occurrence of k. shard picks the lock it is counted under: keys added
+// with the same shard (a user's, say) share one. It never blocks on anything but that
+// lock, which a flush holds only while it moves the shard's counts. A key already held
+// keeps counting past the bound.
+func (c *Counter[K]) Add(shard string, k K) Outcome {
+	sh := &c.shards[maphash.String(c.seed, shard)%shards]
 	sh.mu.Lock()
 	if c.closed.Load() {
 		sh.mu.Unlock()

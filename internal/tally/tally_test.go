@@ -89,7 +89,6 @@ func newFixture(t *testing.T, edit func(*tally.Config[key])) *fixture {
 	cfg := tally.Config[key]{
 		Send:    f.store.send,
 		Compare: compareKeys,
-		ShardOf: func(k key) string { return k.user },
 		Every:   time.Hour,
 		Ticks:   f.ticks,
 		Timeout: time.Minute,
@@ -126,9 +125,12 @@ func (f *fixture) tick(t *testing.T) error {
 func (f *fixture) add(t *testing.T, k key, n int) {
 	t.Helper()
 	for range n {
-		require.Equal(t, tally.Counted, f.c.Add(k))
+		require.Equal(t, tally.Counted, addTo(f.c, k))
 	}
 }
+
+// addTo adds k to c, under the shard of its user.
+func addTo(c *tally.Counter[key], k key) tally.Outcome { return c.Add(k.user, k) }
 
 func held(c *tally.Counter[key]) [2]int64 {
 	keys, n := c.Held()
@@ -222,15 +224,15 @@ func TestCounter_bound(t *testing.T) {
 	for _, u := range []string{"u-1", "u-2", "u-3"} {
 		f.add(t, key{u, "x"}, 1)
 	}
-	assert.Equal(t, tally.Full, f.c.Add(key{"u-4", "x"}))
-	assert.Equal(t, tally.Full, f.c.Add(key{"u-1", "y"}), "a new key of a held user is a new key")
+	assert.Equal(t, tally.Full, addTo(f.c, key{"u-4", "x"}))
+	assert.Equal(t, tally.Full, addTo(f.c, key{"u-1", "y"}), "a new key of a held user is a new key")
 	f.add(t, key{"u-1", "x"}, 2) // a held key keeps counting past the bound
 	assert.Equal(t, [2]int64{3, 5}, held(f.c))
 
 	// Kept counts still take room.
 	f.store.failWith(errStore)
 	require.Error(t, f.tick(t))
-	assert.Equal(t, tally.Full, f.c.Add(key{"u-5", "x"}))
+	assert.Equal(t, tally.Full, addTo(f.c, key{"u-5", "x"}))
 
 	// A flush that succeeds makes room again.
 	f.store.failWith(nil)
@@ -245,8 +247,8 @@ func TestCounter_close(t *testing.T) {
 	f.add(t, key{"a", "x"}, 2)
 	f.store.failWith(errStore)
 	require.ErrorIs(t, f.c.Close(t.Context()), errStore, "Close flushes")
-	assert.Equal(t, tally.Closed, f.c.Add(key{"a", "x"}), "no counting after Close")
-	assert.Equal(t, tally.Closed, f.c.Add(key{"b", "x"}))
+	assert.Equal(t, tally.Closed, addTo(f.c, key{"a", "x"}), "no counting after Close")
+	assert.Equal(t, tally.Closed, addTo(f.c, key{"b", "x"}))
 	select {
 	case <-f.c.Done():
 	default:
@@ -310,7 +312,7 @@ func TestCounter_closeHonorsItsContextWhileSendIgnoresIts(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	require.ErrorIs(t, f.c.Close(ctx), context.Canceled)
-	assert.Equal(t, tally.Closed, f.c.Add(key{"a", "x"}), "counting stopped at the first Close")
+	assert.Equal(t, tally.Closed, addTo(f.c, key{"a", "x"}), "counting stopped at the first Close")
 	select {
 	case <-f.c.Done():
 		t.Fatal("the goroutine cannot have returned: it is in Send")
@@ -328,7 +330,7 @@ func TestCounter_tickerFlushes(t *testing.T) {
 	s := &store{}
 	flushed := make(chan error, 1)
 	c := tally.New(tally.Config[key]{
-		Send: s.send, Compare: compareKeys, ShardOf: func(k key) string { return k.user },
+		Send: s.send, Compare: compareKeys,
 		Every: time.Millisecond, Timeout: time.Minute,
 		Flushed: func(err error) {
 			select {
@@ -337,7 +339,7 @@ func TestCounter_tickerFlushes(t *testing.T) {
 			}
 		},
 	})
-	require.Equal(t, tally.Counted, c.Add(key{"a", "x"}))
+	require.Equal(t, tally.Counted, addTo(c, key{"a", "x"}))
 	for s.sum(key{"a", "x"}) == 0 {
 		select {
 		case err := <-flushed:
@@ -370,7 +372,7 @@ func TestCounter_concurrent(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range perWorker {
-				if got := f.c.Add(key{users[(w+i)%len(users)], "x"}); got != tally.Counted {
+				if got := addTo(f.c, key{users[(w+i)%len(users)], "x"}); got != tally.Counted {
 					t.Errorf("Add = %d", got)
 					return
 				}
