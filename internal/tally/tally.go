@@ -64,9 +64,9 @@ const shards = 64
 // Add locks one of 64 shards and increments a map entry; it never calls Send and never
 // waits for it. A flush moves every shard's counts into pending, one shard at a time,
 // then sends pending; what Send accepted leaves pending, what it refused stays for the
-// next flush. Flushes never overlap, and a flush that runs long
-// delays the next instead of piling up. The Config.Max bound applies to the distinct
-// keys in the shards and in pending together.
+// next flush. Flushes never overlap, and a flush that runs long delays the next instead
+// of piling up. The Config.Max bound applies to the distinct keys in the shards and in
+// pending together.
 type Counter[K comparable] struct {
 	send    func(context.Context, []Count[K]) error
 	compare func(a, b K) int
