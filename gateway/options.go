@@ -29,7 +29,9 @@
 // [Params.Apply] merges them into a request's JSON body, where the options' compliance
 // controls and the user's key win over the body (see Apply). Package resolve builds
 // Params for the Providers it resolves; most programs only set Options through
-// resolve.WithDefaultGatewayOptions and resolve.WithGatewayOptions.
+// resolve.WithDefaultGatewayOptions and resolve.WithGatewayOptions. [Pseudonym] is the
+// keyed pseudonym of a user id that resolve.WithGatewayAttribution sends as User and
+// QuotaEntityID.
 package gateway
 
 import (

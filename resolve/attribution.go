@@ -1,17 +1,13 @@
 package resolve
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"strconv"
 	"strings"
 
 	"github.com/byok-go/byok/gateway"
 )
 
 // MinAttributionSecret is the shortest secret [WithGatewayAttribution] accepts, in bytes.
-const MinAttributionSecret = 32
+const MinAttributionSecret = gateway.MinPseudonymSecret
 
 // WithGatewayAttribution attributes team gateway requests to their user at the gateway:
 // on the paths team-gateway and gateway-byok, the gateway options user and
@@ -42,39 +38,11 @@ func WithGatewayAttribution(secret []byte) Option {
 	})
 }
 
-// maxPseudonymTries bounds the derivations GatewayPseudonym tries; each has a chance of
-// about 1 in 2 at worst (a one-character user id) to be accepted.
-const maxPseudonymTries = 64
-
-// GatewayPseudonym returns the pseudonym [WithGatewayAttribution] sends for userID: the
-// HMAC-SHA256 of userID under secret, in unpadded base64url (43 characters). It is
-// stable for a (secret, user id), differs between users and between secrets, and never
-// equals or contains userID: should the digest happen to contain it (possible only for a
-// very short id), the next of a fixed sequence of derivations (the HMAC of userID, a NUL
-// byte and a counter) is used instead. ok is false, and the pseudonym "", only if none of
-// 64 derivations passes, which for any id of 2 characters or more has a chance below
-// 2^-500; Resolve then sends no attribution rather than the id. It returns "", false for
-// a secret shorter than [MinAttributionSecret] bytes or an empty userID.
+// GatewayPseudonym returns the pseudonym [WithGatewayAttribution] sends for userID
+// under secret: gateway.Pseudonym, which has the rules. When ok is false, Resolve sends
+// no attribution rather than the id.
 func GatewayPseudonym(secret []byte, userID string) (pseudonym string, ok bool) {
-	if len(secret) < MinAttributionSecret || userID == "" {
-		return "", false
-	}
-	mac := hmac.New(sha256.New, secret)
-	var sum [sha256.Size]byte
-	var text [43]byte // base64.RawURLEncoding.EncodedLen(sha256.Size)
-	for n := range maxPseudonymTries {
-		mac.Reset()
-		mac.Write([]byte(userID))
-		if n > 0 {
-			mac.Write([]byte{0})
-			mac.Write(strconv.AppendInt(nil, int64(n), 10))
-		}
-		base64.RawURLEncoding.Encode(text[:], mac.Sum(sum[:0]))
-		if p := string(text[:]); !strings.Contains(p, userID) {
-			return p, true
-		}
-	}
-	return "", false
+	return gateway.Pseudonym(secret, userID)
 }
 
 // attribute puts the user's pseudonym into the gateway options of p when the Resolver
@@ -106,7 +74,7 @@ func (r *Resolver) callAttribution(g *gateway.Compiled, o gateway.Options, userI
 // where o leaves them empty.
 func (r *Resolver) attributedOptions(o gateway.Options, userID string) (*gateway.Compiled, error) {
 	o.User, o.QuotaEntityID = strings.TrimSpace(o.User), strings.TrimSpace(o.QuotaEntityID)
-	p, ok := GatewayPseudonym(r.attribution, userID)
+	p, ok := gateway.Pseudonym(r.attribution, userID)
 	if !ok {
 		return gateway.Compile(o, r.models)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/internal/monoclock"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -20,10 +21,11 @@ const minSweepEvery = time.Second
 // cache holds successful resolutions per (user, model hint).
 //
 // A hit is lock-free and allocation-free: one sync.Map lookup by user, a walk over that
-// user's few entries, and a comparison of the entry's expiry with the coarse clock.
-// Nothing runs per entry in the background: an expired entry is simply not served, and
-// a sweep, started at most once per max(ttl, minSweepEvery) by a miss, walks the map
-// without holding a lock and removes users whose entries have all expired.
+// user's few entries, and a comparison of the entry's expiry with the coarse clock
+// (monoclock.Coarse). Nothing runs per entry in the background: an expired entry is
+// simply not served, and a sweep, started at most once per max(ttl, minSweepEvery) by
+// a miss, walks the map without holding a lock and removes users whose entries have all
+// expired.
 //
 // Misses of one (user, model hint) share one flight. Flights are the only per-user
 // state besides cached results, and a flight leaves the table when it ends, whatever
@@ -194,7 +196,7 @@ func (c *cache) stamp() int64 {
 	if c.testClock != nil {
 		return c.testClock()
 	}
-	return preciseNow()
+	return monoclock.Now()
 }
 
 // open reports whether the cache may be read and written now.
@@ -208,7 +210,7 @@ func (c *cache) get(user, model string) *cacheEntry {
 	}
 	var now int64 // the coarse clock, inlined
 	if c.testClock == nil {
-		now = coarse.Now()
+		now = monoclock.Coarse()
 	} else {
 		now = c.testClock()
 	}

@@ -25,7 +25,7 @@ func WithUsageFlushHook(fn func(error)) Option {
 
 // UsageHeld returns the distinct counters a Resolver holds (counted, or flushed without
 // success) and the requests they count.
-func UsageHeld(r *Resolver) (counters, requests int64) { return r.usage.held() }
+func UsageHeld(r *Resolver) (counters, requests int64) { return r.usage.counts.Held() }
 
 // UsageRunning reports whether the Resolver's usage flush goroutine is running.
 func UsageRunning(r *Resolver) bool {
@@ -33,7 +33,7 @@ func UsageRunning(r *Resolver) bool {
 		return false
 	}
 	select {
-	case <-r.usage.done:
+	case <-r.usage.counts.Done():
 		return false
 	default:
 		return true

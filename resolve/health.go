@@ -3,15 +3,16 @@ package resolve
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/byok-go/byok/internal/monoclock"
+	"github.com/byok-go/byok/internal/peek"
+	"github.com/byok-go/byok/internal/throttle"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -60,22 +61,16 @@ const (
 
 // health is a Resolver's key health: it reads the providers' error answers and reports
 // breaking failures on user paths to the KeyStore. Everything it does runs off the
-// caller's path, on goroutines bounded by sem.
+// caller's path, on goroutines bounded by reports.
 type health struct {
 	store   KeyHealth
-	timeout time.Duration  // bound on each ReportKeyFailure
-	drain   time.Duration  // bound on reading a body its caller closed early
-	now     func() int64   // monotonic nanoseconds
-	sem     chan struct{}  // one token per report in progress
-	wg      sync.WaitGroup // reports in progress (tests wait for them)
-
-	mu      sync.Mutex          // guards recent and pruned
-	recent  map[healthKey]int64 // key -> time of its last report by this process
-	pruned  int64               // time of the last pruning of recent
-	maxKeys int                 // bound on len(recent): maxRecentKeys
+	timeout time.Duration               // bound on each ReportKeyFailure
+	drain   time.Duration               // bound on reading a body its caller closed early
+	reports *throttle.Limit             // one slot per report in progress: maxReports
+	recent  *throttle.PerKey[healthKey] // the once-a-minute bound per key, of maxRecentKeys keys
 
 	failures metric.Int64Counter // MetricKeyFailures
-	reports  metric.Int64Counter // MetricKeyReports
+	reported metric.Int64Counter // MetricKeyReports
 	outcomes map[string][]metric.AddOption
 }
 
@@ -86,27 +81,25 @@ type healthKey struct {
 }
 
 func newHealth(store KeyHealth, cfg *config) *health {
+	now := monoclock.Now
+	if cfg.clock != nil {
+		clock := cfg.clock
+		now = func() int64 { return int64(clock()) }
+	}
 	h := &health{
 		store:   store,
 		timeout: cfg.storeTimeout,
 		drain:   defaultDrainTimeout,
-		now:     preciseNow,
-		sem:     make(chan struct{}, maxReports),
-		recent:  map[healthKey]int64{},
-		maxKeys: maxRecentKeys,
+		reports: throttle.NewLimit(maxReports),
+		recent:  throttle.NewPerKey[healthKey](reportEvery, maxRecentKeys, now),
 	}
-	if cfg.clock != nil {
-		clock := cfg.clock
-		h.now = func() int64 { return int64(clock()) }
-	}
-	h.pruned = h.now()
 	if cfg.drainTimeout > 0 {
 		h.drain = cfg.drainTimeout
 	}
 
 	meter := meterOf(cfg.meterProvider)
 	h.failures = counter(meter, MetricKeyFailures, "Provider answers that said something about the key that made the request.", "{failure}")
-	h.reports = counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}")
+	h.reported = counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}")
 	h.outcomes = map[string][]metric.AddOption{}
 	for _, o := range []string{reportWritten, reportError, reportThrottled, reportDropped} {
 		h.outcomes[o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))}
@@ -123,24 +116,17 @@ func marks(path Path) bool { return path == UserGateway || path == UserProvider 
 
 // count records one MetricKeyReports outcome.
 func (h *health) count(outcome string) {
-	h.reports.Add(context.Background(), 1, h.outcomes[outcome]...)
+	h.reported.Add(context.Background(), 1, h.outcomes[outcome]...)
 }
 
-// acquire takes a report token without waiting; false means a report must be dropped.
+// acquire takes a report slot without waiting; false means a report must be dropped,
+// and it is counted.
 func (h *health) acquire() bool {
-	select {
-	case h.sem <- struct{}{}:
-		h.wg.Add(1)
+	if h.reports.TryAcquire() {
 		return true
-	default:
-		h.count(reportDropped)
-		return false
 	}
-}
-
-func (h *health) release() {
-	<-h.sem
-	h.wg.Done()
+	h.count(reportDropped)
+	return false
 }
 
 // classify reads a 4xx answer on a goroutine of its own and acts on what it says. body
@@ -151,7 +137,7 @@ func (h *health) classify(ctx context.Context, o *origin, id providers.ID, statu
 		return
 	}
 	go func() {
-		defer h.release()
+		defer h.reports.Release()
 		h.act(ctx, o, id, h.failure(o, id, status, body))
 	}()
 }
@@ -172,13 +158,19 @@ func (h *health) failure(o *origin, id providers.ID, status int, body []byte) pr
 // key, and drops the user's cached results before and after the write: at once, so that
 // this Resolver stops serving the key, and again once the mark is stored, so that a
 // resolution that read the store in between does not keep the key cached. Other replicas
-// learn of the mark from the store's own notification. It runs on a report goroutine.
+// learn of the mark from the store's own notification. A failed write keeps the key's
+// slot: a store that is down is not asked again for each failure. It runs on a report
+// goroutine.
 func (h *health) act(ctx context.Context, o *origin, id providers.ID, f providers.Failure) {
 	if !f.Breaks() || !marks(o.path) {
 		return
 	}
-	if outcome := h.claim(healthKey{o.user, id}); outcome != "" {
-		h.count(outcome)
+	switch h.recent.Claim(healthKey{o.user, id}) {
+	case throttle.Throttled: // this process reported the key within the minute
+		h.count(reportThrottled)
+		return
+	case throttle.Full: // too many keys were reported within the minute
+		h.count(reportDropped)
 		return
 	}
 	o.r.Invalidate(o.user)
@@ -193,38 +185,10 @@ func (h *health) act(ctx context.Context, o *origin, id providers.ID, f provider
 	h.count(reportWritten)
 }
 
-// claim takes the key's once-a-minute report slot: "" when taken, reportThrottled when
-// this process reported the key within the minute, reportDropped when too many keys were
-// reported within the minute. A failed write keeps its slot: a store that is down is
-// not asked again for each failure.
-func (h *health) claim(k healthKey) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.now()
-	if at, ok := h.recent[k]; ok && now-at < int64(reportEvery) {
-		return reportThrottled
-	}
-	// Pruning walks the map: once a minute, or once a second while it is full, so that a
-	// flood of distinct keys costs a walk a second, not one per report.
-	if now-h.pruned >= int64(reportEvery) || len(h.recent) >= h.maxKeys && now-h.pruned >= int64(time.Second) {
-		h.pruned = now
-		for key, at := range h.recent {
-			if now-at >= int64(reportEvery) {
-				delete(h.recent, key)
-			}
-		}
-	}
-	if len(h.recent) >= h.maxKeys {
-		return reportDropped
-	}
-	h.recent[k] = now
-	return ""
-}
-
 // observeAnswer is what origin.received does when the Resolver keeps key health. An
 // answer of status 400 to 499 gets a body that lets the caller read every byte as sent
 // and keeps a copy of the first 64 KiB, which is classified once the caller has read
-// to the end or closed the body (see peekBody). Any other answer is returned as it is,
+// to the end or closed the body (see errorBody). Any other answer is returned as it is,
 // at the cost of a comparison.
 func (r *Resolver) observeAnswer(o *origin, id providers.ID, resp *http.Response, err error) *http.Response {
 	h := r.health
@@ -235,118 +199,43 @@ func (r *Resolver) observeAnswer(o *origin, id providers.ID, resp *http.Response
 		h.classify(context.Background(), o, id, resp.StatusCode, nil)
 		return resp
 	}
-	resp.Body = &peekBody{rc: resp.Body, h: h, o: o, id: id, status: resp.StatusCode}
+	b := &errorBody{h: h, o: o, id: id, status: resp.StatusCode}
+	b.Init(resp.Body, peekLimit, b)
+	resp.Body = b
 	return resp
 }
 
-// errReadAfterClose is what a peekBody's Read returns once it is closed, as net/http's
-// bodies do.
-var errReadAfterClose = errors.New("http: read on closed response body")
-
-// peekBody is the body of a 4xx answer on its way to the caller. Read passes every byte
-// through unchanged and copies the first peekLimit bytes aside; the copy is classified,
-// on a report goroutine, when the caller reaches the end (or peekLimit bytes). Close
-// before that hands the body to a report goroutine, which reads on up to peekLimit bytes
-// within 5 seconds and then closes it; the caller's Close returns at once. A read
-// error, or Close during a Read, abandons the classification: a body not seen whole says
-// nothing. Nothing here blocks the caller beyond the underlying body's own Read.
-type peekBody struct {
-	rc     io.ReadCloser
+// errorBody is the body of a 4xx answer on its way to the caller: the caller reads
+// every byte as sent while peek.Body copies the first peekLimit bytes aside, and key
+// health classifies them on a report goroutine once they are whole. A body its caller
+// closes early is read on by a report goroutine, within the drain timeout; a body whose
+// read fails, or that is closed during a Read, is not classified.
+type errorBody struct {
+	peek.Body
 	h      *health
 	o      *origin
 	id     providers.ID
 	status int
-
-	mu      sync.Mutex // guards the fields below; never held during rc.Read
-	buf     []byte     // the first bytes read, at most peekLimit
-	reading bool       // a Read of rc is in progress
-	done    bool       // buf was handed on or abandoned
-	closed  bool
 }
 
-func (b *peekBody) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return 0, errReadAfterClose
-	}
-	if b.done { // nothing more to copy
-		b.mu.Unlock()
-		return b.rc.Read(p)
-	}
-	b.reading = true
-	b.mu.Unlock()
-
-	n, err := b.rc.Read(p)
-
-	b.mu.Lock()
-	b.reading = false
-	var whole []byte
-	if !b.done {
-		if room := peekLimit - len(b.buf); room > 0 {
-			b.buf = append(b.buf, p[:min(n, room)]...)
-		}
-		switch {
-		case err == io.EOF || len(b.buf) >= peekLimit:
-			b.done, whole = true, b.buf
-		case err != nil:
-			b.done = true
-		}
-	}
-	b.mu.Unlock()
-	if whole != nil {
-		b.h.classify(context.Background(), b.o, b.id, b.status, whole)
-	}
-	return n, err
+// Whole classifies the body's first bytes on a report goroutine.
+func (b *errorBody) Whole(prefix []byte) {
+	b.h.classify(context.Background(), b.o, b.id, b.status, prefix)
 }
 
-func (b *peekBody) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
-	}
-	b.closed = true
-	if b.done || b.reading {
-		b.done = true
-		b.mu.Unlock()
-		return b.rc.Close()
-	}
-	b.done = true
-	b.mu.Unlock()
+// ClosedEarly hands the body to a report goroutine, which reads on, closes it, and acts
+// on what it read if that reached the end or peekLimit.
+func (b *errorBody) ClosedEarly() bool {
 	if !b.h.acquire() {
-		return b.rc.Close()
+		return false
 	}
 	go func() {
-		defer b.h.release()
-		b.drain()
+		defer b.h.reports.Release()
+		if prefix, whole := b.Drain(b.h.drain); whole {
+			b.h.act(context.Background(), b.o, b.id, b.h.failure(b.o, b.id, b.status, prefix))
+		}
 	}()
-	return nil
-}
-
-// drain reads the rest of the first peekLimit bytes of a body its caller closed early,
-// within the drain timeout, closes it, and classifies what it read if that reached the end
-// or peekLimit. It runs on a report goroutine and owns b.buf and b.rc.
-func (b *peekBody) drain() {
-	stop := time.AfterFunc(b.h.drain, func() { _ = b.rc.Close() }) // unblocks a stalled Read
-	buf := b.buf
-	var err error
-	for empty := 0; len(buf) < peekLimit && err == nil && empty < 100; {
-		if cap(buf) == len(buf) {
-			buf = slices.Grow(buf, min(peekLimit-len(buf), max(512, len(buf))))
-		}
-		var n int
-		n, err = b.rc.Read(buf[len(buf):min(cap(buf), peekLimit)])
-		buf = buf[:len(buf)+n]
-		if n == 0 {
-			empty++ // a Reader that keeps answering nothing: give up, as bufio does
-		}
-	}
-	stop.Stop()
-	_ = b.rc.Close()
-	if err == io.EOF || len(buf) >= peekLimit {
-		b.h.act(context.Background(), b.o, b.id, b.h.failure(b.o, b.id, b.status, buf))
-	}
+	return true
 }
 
 // ReportOutcome tells the Resolver how the provider answered a request sent with p, for
@@ -377,7 +266,7 @@ func (r *Resolver) ReportOutcome(ctx context.Context, userID string, p Provider,
 		return
 	}
 	go func() {
-		defer h.release()
+		defer h.reports.Release()
 		h.act(ctx, o, p.ID, f)
 	}()
 }
@@ -425,4 +314,4 @@ func (r *Resolver) brokenInSnapshot(s Snapshot, order []providers.ID) error {
 }
 
 // wait returns once no report is in progress (tests).
-func (h *health) wait() { h.wg.Wait() }
+func (h *health) wait() { h.reports.Wait() }

@@ -1,18 +1,15 @@
 package resolve
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"hash/maphash"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/byok-go/byok/internal/tally"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -143,9 +140,6 @@ func (r *Resolver) countTeamUse(o *origin, id providers.ID) {
 	r.usage.add(o.user, o.path, id)
 }
 
-// usageShards is the number of shards of a usage counter.
-const usageShards = 64
-
 // usageKey identifies one counter.
 type usageKey struct {
 	user string
@@ -154,98 +148,54 @@ type usageKey struct {
 	id   providers.ID
 }
 
-// usage counts team-paid requests and flushes them to a sink. A nil *usage counts
-// nothing.
-//
-// Requests are counted into shards by user, each a map under its own lock. A flush
-// moves every shard's counts into pending (touching one shard at a time), then sends
-// pending; what the sink accepted leaves pending, what it refused stays for the next
-// flush. entries counts the distinct keys in the shards and in pending together, which
-// the bound applies to.
+// usage counts team-paid requests per usageKey and flushes them to a sink (package
+// tally has the mechanism). A nil *usage counts nothing.
 type usage struct {
-	sink    UsageSink
-	every   time.Duration
-	timeout time.Duration // bound on each periodic flush
-	max     int64
+	counts  *tally.Counter[usageKey]
 	now     func() time.Time
-	seed    maphash.Seed
 	metrics *usageMetrics
-
-	shards  [usageShards]usageShard
-	entries atomic.Int64 // distinct keys in shards and pending
-	closed  atomic.Bool  // set by close; read under a shard's lock by add
-
-	flushMu sync.Mutex         // held by a flush; guards pending
-	pending map[usageKey]int64 // harvested, not yet accepted by the sink
-
-	stop      chan struct{} // closed by close: the goroutine returns
-	done      chan struct{} // closed when the goroutine has returned
-	closeOnce sync.Once
-	flushErr  func(error) // tests: told of each periodic flush's error
-}
-
-type usageShard struct {
-	mu sync.Mutex          // guards m and the counts it points to
-	m  map[usageKey]*int64 // counts since the last harvest
-	_  [40]byte            // keeps neighbouring shards' locks off one cache line
 }
 
 // newUsage returns the counter of cfg and starts its flush goroutine (on cfg.ticks when
-// set, a ticker of cfg.every otherwise).
+// set, a ticker of cfg.every otherwise), each periodic flush bounded by timeout.
 func newUsage(cfg usageConfig, timeout time.Duration, mp metric.MeterProvider) *usage {
-	u := &usage{
-		sink:     cfg.sink,
-		every:    cfg.every,
-		timeout:  timeout,
-		max:      MaxUsageCounters,
-		now:      cfg.now,
-		seed:     maphash.MakeSeed(),
-		metrics:  newUsageMetrics(mp),
-		pending:  map[usageKey]int64{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		flushErr: cfg.flushErr,
-	}
-	if cfg.max > 0 {
-		u.max = int64(cfg.max)
-	}
+	u := &usage{now: cfg.now, metrics: newUsageMetrics(mp)}
 	if u.now == nil {
 		u.now = time.Now
 	}
-	ticks := cfg.ticks
-	var ticker *time.Ticker
-	if ticks == nil {
-		ticker = time.NewTicker(cfg.every)
-		ticks = ticker.C
+	max := MaxUsageCounters
+	if cfg.max > 0 {
+		max = cfg.max
 	}
-	go u.run(ticks, ticker)
+	u.counts = tally.New(tally.Config[usageKey]{
+		Send:    u.sender(cfg.sink),
+		Compare: compareUsageKeys,
+		Every:   cfg.every,
+		Ticks:   cfg.ticks,
+		Timeout: timeout,
+		Max:     max,
+		Batch:   MaxUsesPerFlush,
+		Flushed: cfg.flushErr,
+	})
 	return u
 }
 
-// run flushes on every tick until stop is closed. A tick that comes while a flush runs
-// is dropped by the ticker, so flushes never pile up.
-func (u *usage) run(ticks <-chan time.Time, ticker *time.Ticker) {
-	defer close(u.done)
-	if ticker != nil {
-		defer ticker.Stop()
-	}
-	for {
-		select {
-		case <-u.stop:
-			return
-		case <-ticks:
-			ctx, cancel := context.WithTimeoutCause(context.Background(), u.timeout, errUsageFlushTimeout)
-			err := u.flush(ctx)
-			cancel()
-			if u.flushErr != nil {
-				u.flushErr(err)
-			}
+// sender returns the tally's Send: one sink call per batch, as TeamUses, counted in
+// MetricUsageFlushes.
+func (u *usage) sender(sink UsageSink) func(context.Context, []tally.Count[usageKey]) error {
+	return func(ctx context.Context, counts []tally.Count[usageKey]) error {
+		uses := make([]TeamUse, len(counts))
+		for i, c := range counts {
+			uses[i] = TeamUse{UserID: c.Key.user, Day: time.Unix(c.Key.day*secondsPerDay, 0).UTC(), Path: c.Key.path, Provider: c.Key.id, Requests: c.N}
 		}
+		err := sink.RecordTeamUse(ctx, uses)
+		u.metrics.flushed(err)
+		if err != nil {
+			return &Error{Step: StepUsage, Kind: ErrStoreUnavailable, Cause: err}
+		}
+		return nil
 	}
 }
-
-// errUsageFlushTimeout is the cause of a periodic flush's context ended by its timeout.
-var errUsageFlushTimeout = errors.New("resolve: usage flush timeout")
 
 const secondsPerDay = 24 * 60 * 60
 
@@ -264,136 +214,44 @@ func isTeamPath(path Path) bool {
 	return path == TeamGateway || path == ServerProvider || path == GatewayBYOK
 }
 
-// add counts one request. It never blocks on anything but one shard's lock, which a
-// flush holds only while it moves that shard's counts.
+// add counts one request on a team path, dated by the usage clock.
 func (u *usage) add(user string, path Path, id providers.ID) {
 	if u == nil || !isTeamPath(path) {
 		return
 	}
-	k := usageKey{user: user, day: dayOf(u.now()), path: path, id: id}
-	sh := &u.shards[maphash.String(u.seed, user)%usageShards]
-	sh.mu.Lock()
-	if u.closed.Load() {
-		sh.mu.Unlock()
-		u.metrics.drop(dropClosed)
-		return
-	}
-	if n := sh.m[k]; n != nil { // one map lookup in the common case
-		*n++
-		sh.mu.Unlock()
-		return
-	}
-	if u.entries.Add(1) > u.max {
-		u.entries.Add(-1)
-		sh.mu.Unlock()
+	switch u.counts.Add(user, usageKey{user: user, day: dayOf(u.now()), path: path, id: id}) {
+	case tally.Full:
 		u.metrics.drop(dropFull)
-		return
-	}
-	if sh.m == nil {
-		sh.m = map[usageKey]*int64{}
-	}
-	n := int64(1)
-	sh.m[k] = &n
-	sh.mu.Unlock()
-}
-
-// harvestLocked moves every shard's counts into pending. Called with flushMu held.
-func (u *usage) harvestLocked() {
-	for i := range u.shards {
-		sh := &u.shards[i]
-		sh.mu.Lock()
-		for k, n := range sh.m {
-			if _, ok := u.pending[k]; ok {
-				u.entries.Add(-1) // merged into a key already counted
-			}
-			u.pending[k] += *n
-		}
-		clear(sh.m)
-		sh.mu.Unlock()
+	case tally.Closed:
+		u.metrics.drop(dropClosed)
 	}
 }
 
-// flush sends what is counted. On an error, what the sink did not accept stays pending.
-func (u *usage) flush(ctx context.Context) error {
-	u.flushMu.Lock()
-	defer u.flushMu.Unlock()
-	u.harvestLocked()
-	if len(u.pending) == 0 {
-		return nil
-	}
-	uses := make([]TeamUse, 0, len(u.pending))
-	for k, n := range u.pending {
-		uses = append(uses, TeamUse{UserID: k.user, Day: time.Unix(k.day*secondsPerDay, 0).UTC(), Path: k.path, Provider: k.id, Requests: n})
-	}
-	// A stable order: the same counts make the same calls, and a store that locks rows
-	// in the order given cannot deadlock with another replica's flush.
-	slices.SortFunc(uses, compareUses)
-	for len(uses) > 0 {
-		batch := uses[:min(len(uses), MaxUsesPerFlush)]
-		err := u.sink.RecordTeamUse(ctx, batch)
-		u.metrics.flushed(err)
-		if err != nil {
-			return &Error{Step: StepUsage, Kind: ErrStoreUnavailable, Cause: err}
-		}
-		for _, use := range batch {
-			delete(u.pending, usageKey{user: use.UserID, day: dayOf(use.Day), path: use.Path, id: use.Provider})
-		}
-		u.entries.Add(-int64(len(batch)))
-		uses = uses[len(batch):]
-	}
-	return nil
-}
-
-func compareUses(a, b TeamUse) int {
-	if c := strings.Compare(a.UserID, b.UserID); c != 0 {
+// compareUsageKeys orders counters by user, day, path and provider.
+func compareUsageKeys(a, b usageKey) int {
+	if c := strings.Compare(a.user, b.user); c != 0 {
 		return c
 	}
-	if c := a.Day.Compare(b.Day); c != 0 {
+	if c := cmp.Compare(a.day, b.day); c != 0 {
 		return c
 	}
-	if c := strings.Compare(string(a.Path), string(b.Path)); c != 0 {
+	if c := strings.Compare(string(a.path), string(b.path)); c != 0 {
 		return c
 	}
-	return strings.Compare(string(a.Provider), string(b.Provider))
+	return strings.Compare(string(a.id), string(b.id))
 }
 
 // close stops counting, stops the goroutine and flushes with ctx.
 func (u *usage) close(ctx context.Context) error {
-	u.closeOnce.Do(func() {
-		u.closed.Store(true)
-		close(u.stop)
-	})
-	select {
-	case <-u.done:
-	case <-ctx.Done():
-		return &Error{Step: StepUsage, Kind: ctx.Err()}
+	err := u.counts.Close(ctx)
+	if err == nil || ctx.Err() == nil {
+		return err // nil, or the sink's *Error
 	}
-	if err := u.flush(ctx); err != nil {
-		if ctx.Err() != nil {
-			return &Error{Step: StepUsage, Kind: ctx.Err(), Cause: err}
-		}
-		return err
+	e := &Error{Step: StepUsage, Kind: ctx.Err()}
+	if err != ctx.Err() { // the sink's error, after ctx ended
+		e.Cause = err
 	}
-	return nil
-}
-
-// held returns the number of distinct counters held and the requests they count, sent
-// or not (tests).
-func (u *usage) held() (counters int64, requests int64) {
-	u.flushMu.Lock()
-	defer u.flushMu.Unlock()
-	for _, n := range u.pending {
-		requests += n
-	}
-	for i := range u.shards {
-		sh := &u.shards[i]
-		sh.mu.Lock()
-		for _, n := range sh.m {
-			requests += *n
-		}
-		sh.mu.Unlock()
-	}
-	return u.entries.Load(), requests
+	return e
 }
 
 // Reasons for MetricUsageDropped.
