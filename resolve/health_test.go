@@ -699,6 +699,26 @@ func TestKeyHealth_incompleteBodiesMarkNothing(t *testing.T) {
 	})
 }
 
+// An empty error body read to its end is an answer seen whole, as http.NoBody is: the
+// status decides (OpenAI's 401 is an invalid key), whatever the body's type.
+func TestKeyHealth_emptyBodiesAreClassifiedByStatus(t *testing.T) {
+	for name, body := range map[string]io.ReadCloser{
+		"NoBody":       http.NoBody,
+		"empty reader": io.NopCloser(strings.NewReader("")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			r, counting, p := healthResolver(t)
+			resp := roundTrip(t, p.Transport(givenBase{status: 401, body: body}), p)
+			got, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			assert.Empty(t, got)
+			require.NoError(t, resp.Body.Close())
+			resolve.WaitKeyReports(r)
+			assert.EqualValues(t, 1, counting.reports.Load(), "the key is marked")
+		})
+	}
+}
+
 // The Resolver that sees a breaking failure drops the user's cached results, even when
 // the store write fails; a failed write is counted, and not retried within the minute.
 func TestKeyHealth_dropsTheCacheEvenWhenTheWriteFails(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 type Owner interface {
 	// Whole is told of the prefix once the reader has read to the end of the body, or
 	// the limit. prefix does not change afterwards. A body that ends before its first
-	// byte has no prefix: the owner is not told of it.
+	// byte is whole too, with an empty prefix.
 	Whole(prefix []byte)
 	// ClosedEarly is told that the reader closed the body before the prefix was whole,
 	// with no Read in progress. It reports false to have the body closed at once, or
@@ -74,19 +74,20 @@ func (b *Body) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	b.reading = false
 	var whole []byte
+	tell := false
 	if !b.done {
 		if room := b.limit - len(b.buf); room > 0 {
 			b.buf = append(b.buf, p[:min(n, room)]...)
 		}
 		switch {
 		case err == io.EOF || len(b.buf) >= b.limit:
-			b.done, whole = true, b.buf
+			b.done, whole, tell = true, b.buf, true
 		case err != nil:
 			b.done = true
 		}
 	}
 	b.mu.Unlock()
-	if whole != nil {
+	if tell {
 		b.owner.Whole(whole)
 	}
 	return n, err
