@@ -49,7 +49,7 @@ func GatewayPseudonym(secret []byte, userID string) (pseudonym string, ok bool) 
 // attributes team gateway requests and path is one of them; otherwise it returns p as
 // it is.
 func (r *Resolver) attribute(p Provider, userID string, path Path) (Provider, error) {
-	if r.attribution == nil || (path != TeamGateway && path != GatewayBYOK) {
+	if !r.attributes(path) {
 		return p, nil
 	}
 	g, err := r.attributedOptions(r.gwRaw, userID)
@@ -64,10 +64,16 @@ func (r *Resolver) attribute(p Provider, userID string, path Path) (Provider, er
 // path: g, the call's compiled options, unless the Resolver attributes team gateway
 // requests and path is one of them; then o compiled with the user's pseudonym under it.
 func (r *Resolver) callAttribution(g *gateway.Compiled, o gateway.Options, userID string, path Path) (*gateway.Compiled, error) {
-	if r.attribution == nil || (path != TeamGateway && path != GatewayBYOK) {
+	if !r.attributes(path) {
 		return g, nil
 	}
 	return r.attributedOptions(o, userID)
+}
+
+// attributes reports whether the Resolver attributes requests on path to their user:
+// WithGatewayAttribution is on and path is a team gateway path.
+func (r *Resolver) attributes(path Path) bool {
+	return r.attribution != nil && (path == TeamGateway || path == GatewayBYOK)
 }
 
 // attributedOptions compiles o with the user's pseudonym as User and QuotaEntityID
