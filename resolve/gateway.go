@@ -66,7 +66,8 @@ func WithGatewayOptions(o gateway.Options) CallOption {
 // user consents to team fallback, because the gateway may retry a request whose BYOK
 // credential fails on its own system credentials, which the team pays for. Otherwise,
 // and for a provider the gateway has no BYOK slug for (OpenRouter), the user resolves to
-// user-provider as without this option.
+// user-provider as without this option. A Snapshotter that returns the consent makes the
+// decision cost no extra round trip.
 func WithGatewayBYOK() Option {
 	return option(func(c *config) { c.gatewayBYOK = true })
 }
