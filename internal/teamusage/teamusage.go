@@ -22,7 +22,7 @@ import (
 type Use struct {
 	UserID   string
 	Day      time.Time // UTC midnight of the day the requests were sent
-	Path     string
+	Path     string    // the label Add was given
 	Provider providers.ID
 	Requests int64
 }
@@ -57,8 +57,8 @@ type Config struct {
 }
 
 // Counter counts requests per (user, UTC day, path, provider) and flushes the counts to
-// Config.Send, every Config.Every on a goroutine of its own, until [Counter.Close]. A nil
-// *Counter counts nothing. It is safe for concurrent use.
+// Config.Send, every Config.Every on a goroutine of its own, until [Counter.Close]. Add
+// on a nil *Counter counts nothing. It is safe for concurrent use.
 type Counter struct {
 	counts  *tally.Counter[key]
 	now     func() time.Time
