@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/internal/teamusage"
 	"github.com/byok-go/byok/models"
 	"github.com/byok-go/byok/providers"
 )
@@ -38,11 +39,11 @@ type config struct {
 	gatewayBYOK     bool                    // WithGatewayBYOK
 	byokSlugs       map[providers.ID]string // WithGatewayProviderSlug
 
-	usage        usageConfig   // WithTeamUsage; usage.sink nil: off
-	attribution  []byte        // WithGatewayAttribution's secret; nil: off
-	keyHealth    bool          // WithKeyHealth
-	skipBroken   bool          // WithSkipBrokenKeys
-	drainTimeout time.Duration // tests: replaces the bound on reading a body closed early
+	usage        teamusage.Config // WithTeamUsage; usage.Send nil: off
+	attribution  []byte           // WithGatewayAttribution's secret; nil: off
+	keyHealth    bool             // WithKeyHealth
+	skipBroken   bool             // WithSkipBrokenKeys
+	drainTimeout time.Duration    // tests: replaces the bound on reading a body closed early
 }
 
 func (c *config) fail(format string, args ...any) {

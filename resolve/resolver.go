@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/internal/teamusage"
 	"github.com/byok-go/byok/models"
 	"github.com/byok-go/byok/providers"
 )
@@ -48,10 +49,10 @@ type Resolver struct {
 
 	watches bool // the Transports of its Providers report to it (see origin)
 
-	usage       *usage  // WithTeamUsage; nil: off
-	attribution []byte  // WithGatewayAttribution's secret; nil: off
-	health      *health // WithKeyHealth: classifies answers and marks keys; nil: off
-	skipBroken  bool    // WithSkipBrokenKeys
+	usage       *teamusage.Counter // WithTeamUsage; nil: off
+	attribution []byte             // WithGatewayAttribution's secret; nil: off
+	health      *health            // WithKeyHealth: classifies answers and marks keys; nil: off
+	skipBroken  bool               // WithSkipBrokenKeys
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -117,7 +118,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		r.cache = newCache(cfg.cacheTTL, allOpen(cfg.cacheGates), cfg.clock)
 	}
 	r.attribution = cfg.attribution
-	if cfg.usage.sink != nil {
+	if cfg.usage.Send != nil {
 		r.usage = newUsage(cfg.usage, cfg.storeTimeout, cfg.meterProvider)
 		r.watches = true
 	}

@@ -1,15 +1,12 @@
 package resolve
 
 import (
-	"cmp"
 	"context"
-	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/byok-go/byok/internal/tally"
+	"github.com/byok-go/byok/internal/teamusage"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -68,16 +65,6 @@ const (
 // StepUsage is the [Error.Step] of a failed flush of team usage counts ([Resolver.Close]).
 const StepUsage = "usage"
 
-// usageConfig is WithTeamUsage's part of the config.
-type usageConfig struct {
-	sink     UsageSink
-	every    time.Duration
-	max      int              // MaxUsageCounters unless tests change it
-	ticks    <-chan time.Time // tests: replaces the ticker
-	now      func() time.Time // tests: replaces time.Now
-	flushErr func(error)      // tests: told of each periodic flush's outcome
-}
-
 // WithTeamUsage counts the requests that [Provider.Transport] sends on team credentials
 // (the paths team-gateway, server-provider and gateway-byok) per (user, UTC day, path,
 // provider), and hands the counts to sink every flushEvery. User paths are not counted:
@@ -118,7 +105,7 @@ func WithTeamUsage(sink UsageSink, flushEvery time.Duration) Option {
 			c.fail("usage flush interval below %v", MinUsageFlush)
 			return
 		}
-		c.usage.sink, c.usage.every = sink, flushEvery
+		c.usage.Send, c.usage.Every = sendTo(sink), flushEvery
 	})
 }
 
@@ -132,118 +119,7 @@ func (r *Resolver) Close(ctx context.Context) error {
 	if r.usage == nil {
 		return nil
 	}
-	return r.usage.close(ctx)
-}
-
-// countTeamUse counts one request sent by a Transport of o's Provider to id.
-func (r *Resolver) countTeamUse(o *origin, id providers.ID) {
-	r.usage.add(o.user, o.path, id)
-}
-
-// usageKey identifies one counter.
-type usageKey struct {
-	user string
-	day  int64 // days since the Unix epoch, UTC
-	path Path
-	id   providers.ID
-}
-
-// usage counts team-paid requests per usageKey and flushes them to a sink (package
-// tally has the mechanism). A nil *usage counts nothing.
-type usage struct {
-	counts  *tally.Counter[usageKey]
-	now     func() time.Time
-	metrics *usageMetrics
-}
-
-// newUsage returns the counter of cfg and starts its flush goroutine (on cfg.ticks when
-// set, a ticker of cfg.every otherwise), each periodic flush bounded by timeout.
-func newUsage(cfg usageConfig, timeout time.Duration, mp metric.MeterProvider) *usage {
-	u := &usage{now: cfg.now, metrics: newUsageMetrics(mp)}
-	if u.now == nil {
-		u.now = time.Now
-	}
-	max := MaxUsageCounters
-	if cfg.max > 0 {
-		max = cfg.max
-	}
-	u.counts = tally.New(tally.Config[usageKey]{
-		Send:    u.sender(cfg.sink),
-		Compare: compareUsageKeys,
-		Every:   cfg.every,
-		Ticks:   cfg.ticks,
-		Timeout: timeout,
-		Max:     max,
-		Batch:   MaxUsesPerFlush,
-		Flushed: cfg.flushErr,
-	})
-	return u
-}
-
-// sender returns the tally's Send: one sink call per batch, as TeamUses, counted in
-// MetricUsageFlushes.
-func (u *usage) sender(sink UsageSink) func(context.Context, []tally.Count[usageKey]) error {
-	return func(ctx context.Context, counts []tally.Count[usageKey]) error {
-		uses := make([]TeamUse, len(counts))
-		for i, c := range counts {
-			uses[i] = TeamUse{UserID: c.Key.user, Day: time.Unix(c.Key.day*secondsPerDay, 0).UTC(), Path: c.Key.path, Provider: c.Key.id, Requests: c.N}
-		}
-		err := sink.RecordTeamUse(ctx, uses)
-		u.metrics.flushed(err)
-		if err != nil {
-			return &Error{Step: StepUsage, Kind: ErrStoreUnavailable, Cause: err}
-		}
-		return nil
-	}
-}
-
-const secondsPerDay = 24 * 60 * 60
-
-// dayOf returns the UTC day of t, in days since the Unix epoch.
-func dayOf(t time.Time) int64 {
-	s := t.Unix()
-	d := s / secondsPerDay
-	if s%secondsPerDay < 0 { // before 1970 (a broken clock): round down all the same
-		d--
-	}
-	return d
-}
-
-// isTeamPath reports whether requests on path are paid by the team.
-func isTeamPath(path Path) bool {
-	return path == TeamGateway || path == ServerProvider || path == GatewayBYOK
-}
-
-// add counts one request on a team path, dated by the usage clock.
-func (u *usage) add(user string, path Path, id providers.ID) {
-	if u == nil || !isTeamPath(path) {
-		return
-	}
-	switch u.counts.Add(user, usageKey{user: user, day: dayOf(u.now()), path: path, id: id}) {
-	case tally.Full:
-		u.metrics.drop(dropFull)
-	case tally.Closed:
-		u.metrics.drop(dropClosed)
-	}
-}
-
-// compareUsageKeys orders counters by user, day, path and provider.
-func compareUsageKeys(a, b usageKey) int {
-	if c := strings.Compare(a.user, b.user); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.day, b.day); c != 0 {
-		return c
-	}
-	if c := strings.Compare(string(a.path), string(b.path)); c != 0 {
-		return c
-	}
-	return strings.Compare(string(a.id), string(b.id))
-}
-
-// close stops counting, stops the goroutine and flushes with ctx.
-func (u *usage) close(ctx context.Context) error {
-	err := u.counts.Close(ctx)
+	err := r.usage.Close(ctx)
 	if err == nil || ctx.Err() == nil {
 		return err // nil, or the sink's *Error
 	}
@@ -254,53 +130,43 @@ func (u *usage) close(ctx context.Context) error {
 	return e
 }
 
-// Reasons for MetricUsageDropped.
-const (
-	dropFull = iota
-	dropClosed
-	numDropReasons
-)
-
-// usageMetrics holds the usage instruments and their measurement options, built once so
-// that recording allocates nothing. A nil *usageMetrics records nothing.
-type usageMetrics struct {
-	dropped metric.Int64Counter
-	flushes metric.Int64Counter
-	byDrop  [numDropReasons][]metric.AddOption
-	byFlush [2][]metric.AddOption // [0 ok, 1 error]
+// countTeamUse counts one request sent by a Transport of o's Provider to id, when the
+// team pays for it.
+func (r *Resolver) countTeamUse(o *origin, id providers.ID) {
+	if isTeamPath(o.path) {
+		r.usage.Add(o.user, string(o.path), id)
+	}
 }
 
-func newUsageMetrics(mp metric.MeterProvider) *usageMetrics {
-	meter := meterOf(mp)
-	if meter == nil {
+// isTeamPath reports whether requests on path are paid by the team.
+func isTeamPath(path Path) bool {
+	return path == TeamGateway || path == ServerProvider || path == GatewayBYOK
+}
+
+// newUsage returns the team usage counter of cfg, each periodic flush bounded by
+// timeout, and starts its flush goroutine (package teamusage has the mechanism).
+func newUsage(cfg teamusage.Config, timeout time.Duration, mp metric.MeterProvider) *teamusage.Counter {
+	cfg.Timeout, cfg.Batch = timeout, MaxUsesPerFlush
+	if cfg.Max <= 0 {
+		cfg.Max = MaxUsageCounters
+	}
+	if meter := meterOf(mp); meter != nil {
+		cfg.Dropped = counter(meter, MetricUsageDropped, "Team-paid requests not counted: the counters were full, or the Resolver was closed.", "{request}")
+		cfg.Flushes = counter(meter, MetricUsageFlushes, "Calls to the team usage sink, by outcome.", "{call}")
+	}
+	return teamusage.New(cfg)
+}
+
+// sendTo returns the counter's Send: one sink call per batch, as TeamUses.
+func sendTo(sink UsageSink) func(context.Context, []teamusage.Use) error {
+	return func(ctx context.Context, uses []teamusage.Use) error {
+		out := make([]TeamUse, len(uses))
+		for i, u := range uses {
+			out[i] = TeamUse{UserID: u.UserID, Day: u.Day, Path: Path(u.Path), Provider: u.Provider, Requests: u.Requests}
+		}
+		if err := sink.RecordTeamUse(ctx, out); err != nil {
+			return &Error{Step: StepUsage, Kind: ErrStoreUnavailable, Cause: err}
+		}
 		return nil
 	}
-	m := &usageMetrics{
-		dropped: counter(meter, MetricUsageDropped, "Team-paid requests not counted: the counters were full, or the Resolver was closed.", "{request}"),
-		flushes: counter(meter, MetricUsageFlushes, "Calls to the team usage sink, by outcome.", "{call}"),
-	}
-	for i, reason := range [numDropReasons]string{"full", "closed"} {
-		m.byDrop[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))}
-	}
-	for i, outcome := range [2]string{"ok", "error"} {
-		m.byFlush[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcome)))}
-	}
-	return m
-}
-
-func (m *usageMetrics) drop(reason int) {
-	if m != nil {
-		m.dropped.Add(context.Background(), 1, m.byDrop[reason]...)
-	}
-}
-
-func (m *usageMetrics) flushed(err error) {
-	if m == nil {
-		return
-	}
-	i := 0
-	if err != nil {
-		i = 1
-	}
-	m.flushes.Add(context.Background(), 1, m.byFlush[i]...)
 }

@@ -1,4 +1,4 @@
-package resolve
+package teamusage_test
 
 import (
 	"context"
@@ -7,42 +7,43 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
+	"github.com/byok-go/byok/internal/teamusage"
 	"github.com/byok-go/byok/providers"
 )
 
-type discardSink struct{}
-
-func (discardSink) RecordTeamUse(context.Context, []TeamUse) error { return nil }
-
-func benchUsage(b *testing.B) *usage {
-	u := newUsage(usageConfig{sink: discardSink{}, every: time.Hour, ticks: make(chan time.Time)}, time.Second, noop.NewMeterProvider())
-	b.Cleanup(func() { _ = u.close(context.Background()) })
-	return u
+func benchCounter(b *testing.B) *teamusage.Counter {
+	c := teamusage.New(teamusage.Config{
+		Send:    func(context.Context, []teamusage.Use) error { return nil },
+		Every:   time.Hour,
+		Ticks:   make(chan time.Time),
+		Timeout: time.Second,
+		Max:     100_000,
+	})
+	b.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
 }
 
 // BenchmarkTeamUsageCount: what counting adds to one request a Transport sends on a team
 // path: the clock, a shard's lock and a map increment.
 func BenchmarkTeamUsageCount(b *testing.B) {
-	u := benchUsage(b)
+	c := benchCounter(b)
 	const user = "8d0f6b8e-2f6e-4a57-9d1c-2b7f0a3c9e11"
 	b.ReportAllocs()
 	for b.Loop() {
-		u.add(user, TeamGateway, providers.Gateway)
+		c.Add(user, "team-gateway", providers.Gateway)
 	}
 }
 
 // BenchmarkTeamUsageCountParallel: counting from every core at once, each goroutine for a
 // user of its own.
 func BenchmarkTeamUsageCountParallel(b *testing.B) {
-	u := benchUsage(b)
+	c := benchCounter(b)
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		user := fmt.Sprintf("user-%d", next.Add(1))
 		for pb.Next() {
-			u.add(user, TeamGateway, providers.Gateway)
+			c.Add(user, "team-gateway", providers.Gateway)
 		}
 	})
 }
