@@ -52,9 +52,14 @@ func (t *Target) Check(req *http.Request) string {
 // sameHost reports whether hostport ("host", "host:port", "[v6]:port") names the base
 // URL's host and port.
 func (t *Target) sameHost(hostport string) bool {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil { // no port
-		host, port = hostport, ""
+	// Without a colon there is no port: answer so before net.SplitHostPort, whose error
+	// for it would cost two allocations on every request.
+	host, port := hostport, ""
+	if strings.IndexByte(hostport, ':') >= 0 {
+		var err error
+		if host, port, err = net.SplitHostPort(hostport); err != nil { // no port
+			host, port = hostport, ""
+		}
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	return strings.EqualFold(host, t.Host) && effectivePort(t.Scheme, port) == t.Port

@@ -142,6 +142,21 @@ func TestTarget_CheckRefusesWhatItCannotMatch(t *testing.T) {
 	}
 }
 
+// Checking a request, with or without a port, allocates nothing: it runs on every
+// request a guarded Transport sends.
+func TestTarget_CheckAllocatesNothing(t *testing.T) {
+	target, _ := egress.Parse("https://api.openai.com/v1")
+	for _, u := range []string{"https://api.openai.com/v1/chat/completions", "https://api.openai.com:443/v1/chat/completions"} {
+		req, err := http.NewRequest(http.MethodPost, u, http.NoBody) // sets req.Host too
+		if err != nil {
+			t.Fatal(err)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { _ = target.Check(req) }); allocs != 0 {
+			t.Errorf("Check(%s) allocates %v times", u, allocs)
+		}
+	}
+}
+
 // credentials are the header names WithoutCredentials removes, as the SDKs and net/http
 // spell them.
 var credentials = []string{
