@@ -21,9 +21,9 @@ type Target struct {
 	Port   string // the base URL's port, or the scheme's default
 }
 
-// Parse returns the Target of baseURL, or the Egress reason (providers.EgressInvalidBaseURL)
-// for which no request may be sent there: baseURL is not an absolute http(s) URL with a
-// host, or it holds user info. BaseURL's path is not kept: the host is the trust
+// Parse returns the Target of baseURL, or the Egress reason for which no request may be
+// sent there (providers.EgressInvalidBaseURL): baseURL is not an absolute http(s) URL
+// with a host, or it holds user info. baseURL's path is not kept: the host is the trust
 // boundary.
 func Parse(baseURL string) (Target, string) {
 	u, err := url.Parse(baseURL)
@@ -52,8 +52,8 @@ func (t *Target) Check(req *http.Request) string {
 // sameHost reports whether hostport ("host", "host:port", "[v6]:port") names the base
 // URL's host and port.
 func (t *Target) sameHost(hostport string) bool {
-	// Without a colon there is no port: answer so before net.SplitHostPort, whose error
-	// for it would cost two allocations on every request.
+	// Without a colon there is no port: say so before net.SplitHostPort, whose error
+	// for it costs an allocation, twice a request (its URL's host and its Host).
 	host, port := hostport, ""
 	if strings.IndexByte(hostport, ':') >= 0 {
 		var err error
