@@ -3,70 +3,11 @@ package resolve
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
-	"syscall"
-	"time"
 
+	"github.com/byok-go/byok/internal/egress"
 	"github.com/byok-go/byok/providers"
 )
-
-// credentialHeaders are removed from every request before [Provider.Authorize] sets the
-// resolved key: the headers the official SDKs (openai-go, anthropic-sdk-go, Azure and
-// Google clients) send a key or an account in, and those a proxy or a cookie jar may
-// add. The SDKs fill several of them from the server's environment (OPENAI_API_KEY,
-// OPENAI_ORG_ID, OPENAI_PROJECT_ID, ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, ...).
-var credentialHeaders = [...]string{
-	"Authorization",
-	"Proxy-Authorization",
-	"X-Api-Key",
-	"Api-Key",
-	"X-Goog-Api-Key",
-	"Openai-Organization",
-	"Openai-Project",
-	"Anthropic-Workspace-Id",
-	"Cookie",
-}
-
-// isCredentialHeader reports whether name (in any letter case) is a credential header.
-func isCredentialHeader(name string) bool {
-	for _, h := range credentialHeaders {
-		if len(name) == len(h) && strings.EqualFold(name, h) {
-			return true
-		}
-	}
-	return false
-}
-
-// withoutCredentials returns a copy of h without its credential headers, however their
-// names are cased (a header set through the map keeps its case, and net/http sends it
-// so), with room for extra more. Like http.Header.Clone, it allocates the values in one
-// block. A nil h gives nil when extra is 0.
-func withoutCredentials(h http.Header, extra int) http.Header {
-	if h == nil && extra == 0 {
-		return nil
-	}
-	n := 0
-	for _, vv := range h {
-		n += len(vv)
-	}
-	block := make([]string, n)
-	out := make(http.Header, len(h)+extra)
-	for name, vv := range h {
-		if isCredentialHeader(name) {
-			continue
-		}
-		if vv == nil {
-			out[name] = nil
-			continue
-		}
-		k := copy(block, vv)
-		out[name], block = block[:k:k], block[k:]
-	}
-	return out
-}
 
 // requestEdit changes the copy of a request before it is sent, after its credential
 // headers were replaced. The copy is shallow but for its headers and trailer: an edit
@@ -80,9 +21,7 @@ type transport struct {
 	base   http.RoundTripper
 	id     providers.ID
 	key    providers.Secret
-	scheme string        // the base URL's scheme, lower-case
-	host   string        // the base URL's host name, lower-case, without brackets
-	port   string        // the base URL's port, or the scheme's default
+	target egress.Target // the only origin requests go to
 	edits  []requestEdit // run in order on every request's copy after Authorize
 	deny   string        // when set, every request is refused with this Egress reason
 	origin *origin       // told of each request sent and of its answer; nil: none
@@ -119,19 +58,17 @@ type transport struct {
 // Control with providers.CheckDialAddr to keep that guarantee.
 func (p Provider) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
-		base = guardedTransport
+		base = egress.GuardedTransport()
 	}
 	t := &transport{base: base, id: p.ID, key: p.APIKey, origin: p.origin}
-	u, err := url.Parse(p.BaseURL)
+	target, deny := egress.Parse(p.BaseURL)
 	switch {
-	case err != nil || u.Host == "" || u.Hostname() == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http"):
-		t.deny = providers.EgressInvalidBaseURL
+	case deny != "":
+		t.deny = deny
 	case p.APIKey.IsZero():
 		t.deny = providers.EgressNoKey
 	default:
-		t.scheme = u.Scheme // url.Parse lower-cases it
-		t.host = strings.ToLower(u.Hostname())
-		t.port = effectivePort(u.Scheme, u.Port())
+		t.target = target
 		if p.ID == providers.Gateway && p.gateway != nil {
 			t.edits = append(t.edits, p.gateway.Apply)
 		}
@@ -161,47 +98,22 @@ func (p Provider) client(base http.RoundTripper) *http.Client {
 	return &http.Client{Transport: p.Transport(base)}
 }
 
-// guardedTransport is the base of Transport(nil) and HTTPClient: http.DefaultTransport's
-// settings with a dialer that refuses non-public addresses and no proxy.
-var guardedTransport = newGuardedTransport()
-
-func newGuardedTransport() *http.Transport {
-	d := &net.Dialer{
-		Timeout:   10 * time.Second,
-		KeepAlive: 30 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			return providers.CheckDialAddr(address)
-		},
-	}
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: 10 * time.Minute,
-	}
-}
-
 // RoundTrip implements [http.RoundTripper]. It never changes req.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if reason := t.check(req); reason != "" {
-		closeBody(req) // a RoundTripper closes the body, even on error
+		egress.CloseBody(req) // a RoundTripper closes the body, even on error
 		return nil, &providers.EgressError{Reason: reason}
 	}
 	// A shallow copy with its own headers, as x/oauth2's Transport makes: nothing below
 	// writes into what it shares with req (URL, body, context).
 	r := new(http.Request)
 	*r = *req
-	r.Header = withoutCredentials(req.Header, 2)
-	r.Trailer = withoutCredentials(req.Trailer, 0)
+	r.Header = egress.WithoutCredentials(req.Header, 2)
+	r.Trailer = egress.WithoutCredentials(req.Trailer, 0)
 	Provider{ID: t.id, APIKey: t.key}.Authorize(r.Header)
 	for _, edit := range t.edits {
 		if err := edit(r); err != nil {
-			closeBody(req)
+			egress.CloseBody(req)
 			return nil, err
 		}
 	}
@@ -218,41 +130,7 @@ func (t *transport) check(req *http.Request) string {
 	if t.deny != "" {
 		return t.deny
 	}
-	if req.URL == nil || req.URL.Scheme != t.scheme || !t.sameHost(req.URL.Host) {
-		return providers.EgressOtherHost
-	}
-	if req.Host != "" && !t.sameHost(req.Host) { // the Host header, if overridden
-		return providers.EgressOtherHost
-	}
-	return ""
-}
-
-// sameHost reports whether hostport ("host", "host:port", "[v6]:port") names the base
-// URL's host and port.
-func (t *transport) sameHost(hostport string) bool {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil { // no port
-		host, port = hostport, ""
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return strings.EqualFold(host, t.host) && effectivePort(t.scheme, port) == t.port
-}
-
-// effectivePort returns port, or the scheme's default when it is empty.
-func effectivePort(scheme, port string) string {
-	if port != "" {
-		return port
-	}
-	if scheme == "http" {
-		return "80"
-	}
-	return "443"
-}
-
-func closeBody(req *http.Request) {
-	if req.Body != nil {
-		_ = req.Body.Close()
-	}
+	return t.target.Check(req)
 }
 
 // CloseIdleConnections closes the base's idle connections, if it has any.
@@ -269,5 +147,5 @@ func (t *transport) Format(f fmt.State, _ rune) {
 
 // String names the provider and host; never the key.
 func (t *transport) String() string {
-	return "resolve.Transport{" + string(t.id) + " " + t.host + "}"
+	return "resolve.Transport{" + string(t.id) + " " + t.target.Host + "}"
 }
