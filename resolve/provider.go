@@ -3,9 +3,9 @@ package resolve
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/internal/egress"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -72,7 +72,7 @@ func (p Provider) Authorize(h http.Header) {
 
 // BaseURLHost returns the host of BaseURL (no scheme, port or path), as recorded in
 // telemetry.
-func (p Provider) BaseURLHost() string { return hostOf(p.BaseURL) }
+func (p Provider) BaseURLHost() string { return egress.HostOf(p.BaseURL) }
 
 // LogValue implements [slog.LogValuer]: the provider, base-URL host and source and the
 // model; never the key or the full URL.
@@ -86,25 +86,4 @@ func (p Provider) LogValue() slog.Value {
 		attrs = append(attrs, slog.String("model", p.Model))
 	}
 	return slog.GroupValue(attrs...)
-}
-
-// hostOf returns the host of an absolute URL without allocating: the text between
-// "://" and the next '/', without a port.
-func hostOf(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
-	}
-	if i := strings.IndexByte(u, '/'); i >= 0 {
-		u = u[:i]
-	}
-	if strings.HasPrefix(u, "[") { // IPv6 literal
-		if i := strings.IndexByte(u, ']'); i >= 0 {
-			return u[1:i]
-		}
-		return u
-	}
-	if i := strings.LastIndexByte(u, ':'); i >= 0 {
-		u = u[:i]
-	}
-	return u
 }

@@ -169,3 +169,24 @@ func newGuardedTransport() *http.Transport {
 		ResponseHeaderTimeout: 10 * time.Minute,
 	}
 }
+
+// HostOf returns the host of an absolute URL without allocating: the text between
+// "://" and the next '/', without a port.
+func HostOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	if i := strings.IndexByte(u, '/'); i >= 0 {
+		u = u[:i]
+	}
+	if strings.HasPrefix(u, "[") { // IPv6 literal
+		if i := strings.IndexByte(u, ']'); i >= 0 {
+			return u[1:i]
+		}
+		return u
+	}
+	if i := strings.LastIndexByte(u, ':'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}

@@ -369,3 +369,23 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+func TestHostOf(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"https://api.openai.com/v1", "api.openai.com"},
+		{"https://api.anthropic.com", "api.anthropic.com"},
+		{"https://gw.example.com:8443/v1/x", "gw.example.com"},
+		{"http://[2001:db8::1]:8080/v1", "2001:db8::1"},
+		{"https://[2001:db8::1]/v1", "2001:db8::1"},
+		{"https://[2001:db8::1", "[2001:db8::1"},
+		{"api.example.com/v1", "api.example.com"},
+		{"", ""},
+	} {
+		if got := egress.HostOf(c.in); got != c.want {
+			t.Errorf("HostOf(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = egress.HostOf("https://gw.example.com:8443/v1") }); n != 0 {
+		t.Errorf("HostOf allocates %v times", n)
+	}
+}
