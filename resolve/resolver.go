@@ -81,7 +81,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		team:      team,
 		order:     cfg.order,
 		snapOrder: append([]providers.ID{providers.Gateway}, cfg.order...),
-		urls:      &urlPolicy{allowed: cfg.allowedHosts},
+		urls:      newURLPolicy(cfg.allowedHosts),
 		models:    cfg.models,
 		metrics:   newMetrics(cfg.meterProvider),
 		timeout:   cfg.storeTimeout,

@@ -1,9 +1,7 @@
 package resolve
 
 import (
-	"sync"
-	"sync/atomic"
-
+	"github.com/byok-go/byok/internal/memo"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -16,21 +14,20 @@ const maxURLMemo = 1024
 // remembered (they are rare, and the raw text may carry credentials).
 type urlPolicy struct {
 	allowed []string
-	memo    sync.Map // raw URL -> normalized URL
-	size    atomic.Int64
+	memo    *memo.Map[string] // raw URL -> normalized URL
+}
+
+func newURLPolicy(allowed []string) *urlPolicy {
+	return &urlPolicy{allowed: allowed, memo: memo.New[string](maxURLMemo)}
 }
 
 func (p *urlPolicy) check(raw string) (string, error) {
-	if v, ok := p.memo.Load(raw); ok {
-		return v.(string), nil
+	if u, ok := p.memo.Load(raw); ok {
+		return u, nil
 	}
 	u, err := providers.CheckGatewayURL(raw, p.allowed...)
 	if err != nil {
 		return "", err
-	}
-	if p.size.Add(1) > maxURLMemo {
-		p.memo.Clear()
-		p.size.Store(0)
 	}
 	p.memo.Store(raw, u)
 	return u, nil
