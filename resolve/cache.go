@@ -155,7 +155,7 @@ func newCache(cfg *config) *cache {
 		Clock:        cfg.clock,
 		Timeout:      cfg.storeTimeout,
 		TimeoutCause: errStoreTimeout,
-		Find:         findEntry,
+		Find:         c.find,
 		Store:        storeEntry,
 		Live:         (*cacheEntry).live,
 	})
@@ -174,13 +174,7 @@ func (c *cache) get(user, model string) *cacheEntry {
 	} else {
 		now = clock()
 	}
-	return v.(*cacheEntry).find(model, now)
-}
-
-// find returns the entry for model among the user's entries from e, if it is live at
-// now, or nil.
-func (e *cacheEntry) find(model string, now int64) *cacheEntry {
-	for ; e != nil; e = e.older() {
+	for e := v.(*cacheEntry); e != nil; e = e.older() {
 		if e.model == model {
 			if now < e.expires {
 				return e
@@ -191,10 +185,11 @@ func (e *cacheEntry) find(model string, now int64) *cacheEntry {
 	return nil
 }
 
-// findEntry returns the result of the user's entries e for model, if it is live at now
-// (usercache's look under its lock, after a miss).
-func findEntry(e *cacheEntry, model string, now int64) (fullResult, bool) {
-	if e = e.find(model, now); e == nil {
+// find returns the user's live result for model: usercache's look under its lock,
+// after a miss.
+func (c *cache) find(user, model string) (fullResult, bool) {
+	e := c.get(user, model)
+	if e == nil {
 		return fullResult{}, false
 	}
 	p, path := e.result()

@@ -39,9 +39,10 @@ type Config[V comparable, R any] struct {
 	// fail the others, and the timeout bounds it instead.
 	Timeout      time.Duration
 	TimeoutCause error
-	// Find returns the result v holds for key, if it is live at now. It is called under
-	// the Cache's lock, on a miss; a hit does not call it.
-	Find func(v V, key string, now int64) (R, bool)
+	// Find returns the user's live result for key, read as a hit reads it (Map and the
+	// coarse clock). It is called under the Cache's lock, on a miss, to find the result
+	// of a flight that ended since the caller's read.
+	Find func(user, key string) (R, bool)
 	// Store returns the user's new value: r for key, expiring at expires, and what else
 	// of old (the zero V for a user without a value) the value keeps at now. It is called
 	// under the Cache's lock, so the stores of one user are serialized; the value it
@@ -75,7 +76,7 @@ type Cache[V comparable, R any] struct {
 	testClock func() int64  // tests: replaces both clocks
 	gate      func() bool   // the cache is read and written only while gate() is true; nil: always
 	users     sync.Map      // user id -> V
-	find      func(V, string, int64) (R, bool)
+	find      func(user, key string) (R, bool)
 	store     func(V, string, R, int64, int64) V
 	live      func(V, int64) bool
 
@@ -138,14 +139,6 @@ func (c *Cache[V, R]) stamp() int64 {
 	return monoclock.Now()
 }
 
-// coarse reads the clock reads use: the coarse clock.
-func (c *Cache[V, R]) coarse() int64 {
-	if c.testClock == nil {
-		return monoclock.Coarse()
-	}
-	return c.testClock()
-}
-
 // Open reports whether the cache may be read and written now.
 func (c *Cache[V, R]) Open() bool { return c.gate == nil || c.gate() }
 
@@ -158,15 +151,6 @@ func (c *Cache[V, R]) Map() *sync.Map { return &c.users }
 // method choosing it would not inline.
 func (c *Cache[V, R]) TestClock() func() int64 { return c.testClock }
 
-// load returns the user's value, live or expired.
-func (c *Cache[V, R]) load(user string) (v V, ok bool) {
-	x, ok := c.users.Load(user)
-	if !ok {
-		return v, false
-	}
-	return x.(V), true
-}
-
 // Shared answers a miss: all concurrent misses of (user, key) share one run of run, and
 // a success is stored while the gate is open. run runs on after every caller has gone,
 // under a ctx with the first caller's values, bounded by Config.Timeout. Each caller
@@ -176,11 +160,9 @@ func (c *Cache[V, R]) Shared(ctx context.Context, user, key string,
 	c.mu.Lock()
 	// A flight that ended between this caller's miss and now has stored its result (or
 	// failed, or was invalidated): look again, under the lock that the flight's end takes.
-	if v, ok := c.load(user); ok {
-		if r, ok := c.find(v, key, c.coarse()); ok {
-			c.mu.Unlock()
-			return r, nil
-		}
+	if r, ok := c.find(user, key); ok {
+		c.mu.Unlock()
+		return r, nil
 	}
 	var f *flight[R]
 	for _, x := range c.flights[user] {
@@ -245,7 +227,10 @@ func (c *Cache[V, R]) removeFlightLocked(user string, f *flight[R]) {
 // held.
 func (c *Cache[V, R]) storeLocked(user, key string, r R) {
 	now := c.stamp()
-	old, _ := c.load(user)
+	var old V
+	if v, ok := c.users.Load(user); ok {
+		old = v.(V)
+	}
 	c.users.Store(user, c.store(old, key, r, now, now+c.ttl))
 }
 

@@ -39,7 +39,7 @@ func newFixture(gates ...func() bool) *fixture {
 		Clock:        func() time.Duration { return time.Duration(f.clock.Load()) },
 		Timeout:      time.Hour,
 		TimeoutCause: errTimeout,
-		Find:         find,
+		Find:         f.get,
 		Store: func(old *value, key, r string, now, expires int64) *value {
 			f.stores.Add(1)
 			v := &value{m: map[string]entry{key: {r, expires}}}
@@ -316,8 +316,9 @@ func TestShared_callerDone(t *testing.T) {
 	var sawValue, sawCancel atomic.Bool
 	block := make(chan struct{})
 	started := make(chan struct{})
+	var once sync.Once
 	run := func(ctx context.Context, _, key string) (string, error) {
-		close(started)
+		once.Do(func() { close(started) })
 		<-block
 		sawValue.Store(ctx.Value(ctxKey{}) == "v")
 		sawCancel.Store(ctx.Err() != nil)
