@@ -3,48 +3,26 @@ package resolve
 import (
 	"context"
 	"reflect"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/internal/monoclock"
+	"github.com/byok-go/byok/internal/usercache"
 	"github.com/byok-go/byok/providers"
 )
 
 // maxModelsPerUser bounds the entries one user can hold (one per model hint).
 const maxModelsPerUser = 16
 
-// minSweepEvery is the shortest interval between two sweeps of expired entries.
-const minSweepEvery = time.Second
-
-// cache holds successful resolutions per (user, model hint).
+// cache holds successful resolutions per (user, model hint): a user's value in the
+// usercache is the list of the user's entries, newest first, and a miss of one (user,
+// model hint) is a shared flight there, which Invalidate makes stale.
 //
 // A hit is lock-free and allocation-free: one sync.Map lookup by user, a walk over that
 // user's few entries, and a comparison of the entry's expiry with the coarse clock
-// (monoclock.Coarse). Nothing runs per entry in the background: an expired entry is
-// simply not served, and a sweep, started at most once per max(ttl, minSweepEvery) by
-// a miss, walks the map without holding a lock and removes users whose entries have all
-// expired.
-//
-// Misses of one (user, model hint) share one flight. Flights are the only per-user
-// state besides cached results, and a flight leaves the table when it ends, whatever
-// its outcome, so a user whose resolution fails leaves nothing behind. Invalidate marks
-// the user's flights stale and removes them from the table: a caller arriving later
-// starts a new flight instead of joining a stale one, and a stale flight does not store
-// its result. Writes, flight bookkeeping and invalidation take mu.
+// (monoclock.Coarse). usercache.Cache has the rest: the flights, invalidation, the gate,
+// the clocks and the sweep of users whose entries have all expired.
 type cache struct {
-	ttl       int64        // entry lifetime, in the clocks' nanoseconds
-	testClock func() int64 // tests: replaces both clocks
-	gate      func() bool  // the cache is read and written only while gate() is true; nil: always
-	users     sync.Map     // user id -> *cacheEntry, the newest of the user's entries
-
-	mu      sync.Mutex           // guards flights and the flights' stale flags; serializes writes to users
-	flights map[string][]*flight // user id -> the user's flights in progress
-
-	sweepEvery int64
-	lastSweep  atomic.Int64
-	sweeping   atomic.Bool
+	usercache.Cache[*cacheEntry, fullResult]
 }
 
 // cacheEntry is one cached result, in a compact form: a cached user costs memory for
@@ -77,6 +55,8 @@ type entryExtra struct {
 	full    *fullResult     // the whole result, when the compact form cannot hold it
 }
 
+// fullResult is one resolution's whole result: in an entry whose compact form cannot
+// hold it, and as a shared resolution hands it over.
 type fullResult struct {
 	p    Provider
 	path Path
@@ -164,55 +144,35 @@ func (e *cacheEntry) older() *cacheEntry {
 	return e.x.next
 }
 
-// flight is one shared resolution in progress. Its result fields are written before
-// done is closed.
-type flight struct {
-	model string
-	stale bool // guarded by cache.mu: invalidated since it started
-	done  chan struct{}
-	p     Provider
-	path  Path
-	err   error
-}
-
-// newCache returns a cache of entries living ttl. testClock, when set, replaces both
-// clocks (tests only).
-func newCache(ttl time.Duration, gate func() bool, testClock func() time.Duration) *cache {
-	c := &cache{
-		ttl:     int64(ttl),
-		gate:    gate,
-		flights: map[string][]*flight{},
-	}
-	if testClock != nil {
-		c.testClock = func() int64 { return int64(testClock()) }
-	}
-	c.sweepEvery = max(int64(ttl), int64(minSweepEvery))
-	c.lastSweep.Store(c.stamp())
+// newCache returns a cache of entries living cfg.cacheTTL, read and written only while
+// every one of cfg.cacheGates is open, whose shared resolutions the store timeout bounds.
+// cfg.clock, when set, replaces both clocks (tests only).
+func newCache(cfg *config) *cache {
+	c := &cache{}
+	c.Init(usercache.Config[*cacheEntry, fullResult]{
+		TTL:          cfg.cacheTTL,
+		Gates:        cfg.cacheGates,
+		Clock:        cfg.clock,
+		Timeout:      cfg.storeTimeout,
+		TimeoutCause: errStoreTimeout,
+		Find:         c.find,
+		Store:        storeEntry,
+		Live:         (*cacheEntry).live,
+	})
 	return c
 }
 
-// stamp reads the clock writes and sweeps use: the precise clock.
-func (c *cache) stamp() int64 {
-	if c.testClock != nil {
-		return c.testClock()
-	}
-	return monoclock.Now()
-}
-
-// open reports whether the cache may be read and written now.
-func (c *cache) open() bool { return c.gate == nil || c.gate() }
-
 // get returns the user's live entry for model, or nil.
 func (c *cache) get(user, model string) *cacheEntry {
-	v, ok := c.users.Load(user)
+	v, ok := c.Map().Load(user)
 	if !ok {
 		return nil
 	}
 	var now int64 // the coarse clock, inlined
-	if c.testClock == nil {
+	if clock := c.TestClock(); clock == nil {
 		now = monoclock.Coarse()
 	} else {
-		now = c.testClock()
+		now = clock()
 	}
 	for e := v.(*cacheEntry); e != nil; e = e.older() {
 		if e.model == model {
@@ -225,85 +185,25 @@ func (c *cache) get(user, model string) *cacheEntry {
 	return nil
 }
 
-// resolveShared answers a miss: all concurrent misses of (user, model) share one run of
-// resolve, and a success is cached. resolve must bound its own work: it runs on after
-// every caller has gone. Each caller waits on its own ctx.
-func (c *cache) resolveShared(ctx context.Context, user, model string,
-	resolve func(context.Context, string, string) (Provider, Path, error)) (Provider, Path, error) {
-	c.mu.Lock()
-	// A flight that ended between this caller's miss and now has stored its result (or
-	// failed, or was invalidated): look again, under the lock that the flight's end takes.
-	if e := c.get(user, model); e != nil {
-		c.mu.Unlock()
-		p, path := e.result()
-		return p, path, nil
+// find returns the user's live result for model: usercache's look under its lock,
+// after a miss.
+func (c *cache) find(user, model string) (fullResult, bool) {
+	e := c.get(user, model)
+	if e == nil {
+		return fullResult{}, false
 	}
-	var f *flight
-	for _, x := range c.flights[user] {
-		if x.model == model {
-			f = x
-			break
-		}
-	}
-	if f == nil {
-		f = &flight{model: model, done: make(chan struct{})}
-		c.flights[user] = append(c.flights[user], f)
-		go c.fly(ctx, user, f, resolve)
-	}
-	c.mu.Unlock()
-	c.maybeSweep()
-
-	select {
-	case <-f.done:
-		return f.p, f.path, f.err
-	case <-ctx.Done():
-		return Provider{}, "", &Error{Step: StepInput, Kind: ctx.Err()}
-	}
+	p, path := e.result()
+	return fullResult{p, path}, true
 }
 
-// fly runs one flight, stores its success unless it went stale, and removes it from the
-// table.
-func (c *cache) fly(ctx context.Context, user string, f *flight,
-	resolve func(context.Context, string, string) (Provider, Path, error)) {
-	p, path, err := resolve(ctx, user, f.model)
-	c.mu.Lock()
-	if !f.stale {
-		c.removeFlightLocked(user, f)
-		if err == nil && c.open() {
-			c.storeLocked(user, f.model, p, path)
-		}
-	}
-	f.p, f.path, f.err = p, path, err
-	c.mu.Unlock()
-	close(f.done)
-}
-
-// removeFlightLocked takes f out of the user's flights. Called with mu held.
-func (c *cache) removeFlightLocked(user string, f *flight) {
-	fs := c.flights[user]
-	if len(fs) == 1 {
-		delete(c.flights, user)
-		return
-	}
-	kept := make([]*flight, 0, len(fs)-1)
-	for _, x := range fs {
-		if x != f {
-			kept = append(kept, x)
-		}
-	}
-	c.flights[user] = kept
-}
-
-// storeLocked publishes a new entry list for the user: the new entry first, then the
-// user's other live entries, at most maxModelsPerUser in all. Called with mu held.
-func (c *cache) storeLocked(user, model string, p Provider, path Path) {
-	now := c.stamp()
+// storeEntry returns a new entry list for the user: the new entry first, then the
+// user's other entries of old live at now, at most maxModelsPerUser in all. usercache
+// calls it under its lock, so the stores of one user are serialized.
+func storeEntry(old *cacheEntry, model string, r fullResult, now, expires int64) *cacheEntry {
 	var kept []*cacheEntry
-	if v, ok := c.users.Load(user); ok {
-		for old := v.(*cacheEntry); old != nil && len(kept) < maxModelsPerUser-1; old = old.older() {
-			if old.model != model && now < old.expires {
-				kept = append(kept, old)
-			}
+	for ; old != nil && len(kept) < maxModelsPerUser-1; old = old.older() {
+		if old.model != model && now < old.expires {
+			kept = append(kept, old)
 		}
 	}
 	var next *cacheEntry
@@ -311,72 +211,32 @@ func (c *cache) storeLocked(user, model string, p Provider, path Path) {
 		p, path := kept[i].result()
 		next = newEntry(kept[i].model, p, path, kept[i].expires, next)
 	}
-	c.users.Store(user, newEntry(model, p, path, now+c.ttl, next))
+	return newEntry(model, r.p, r.path, expires, next)
 }
 
-// invalidate drops the user's entries and makes the user's flights stale.
-func (c *cache) invalidate(user string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, f := range c.flights[user] {
-		f.stale = true
-	}
-	delete(c.flights, user)
-	c.users.Delete(user)
-}
-
-// invalidateAll drops every entry and makes every flight stale.
-func (c *cache) invalidateAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, fs := range c.flights {
-		for _, f := range fs {
-			f.stale = true
+// live reports whether any of the user's entries, from e, is live at now (the sweep).
+func (e *cacheEntry) live(now int64) bool {
+	for ; e != nil; e = e.older() {
+		if now < e.expires {
+			return true
 		}
 	}
-	clear(c.flights)
-	c.users.Clear()
+	return false
 }
 
-// maybeSweep starts a sweep when the last one is at least sweepEvery ago and none is
-// running.
-func (c *cache) maybeSweep() {
-	now := c.stamp()
-	if now-c.lastSweep.Load() < c.sweepEvery || !c.sweeping.CompareAndSwap(false, true) {
-		return
+// resolveShared answers a miss: all concurrent misses of (user, model) share one
+// resolution, and a success is cached. Each caller waits on its own ctx.
+func (r *Resolver) resolveShared(ctx context.Context, userID, hint string) (Provider, Path, error) {
+	res, err := r.cache.Shared(ctx, userID, hint, r.resolveEntry)
+	if err == usercache.ErrCallerDone {
+		return Provider{}, "", &Error{Step: StepInput, Kind: ctx.Err()}
 	}
-	c.lastSweep.Store(now)
-	go func() {
-		defer c.sweeping.Store(false)
-		c.sweep()
-	}()
+	return res.p, res.path, err
 }
 
-// sweep removes every user whose entries have all expired. It holds no lock: a user
-// whose entries changed meanwhile is left alone (CompareAndDelete).
-func (c *cache) sweep() {
-	now := c.stamp()
-	c.users.Range(func(user, v any) bool {
-		for e := v.(*cacheEntry); e != nil; e = e.older() {
-			if now < e.expires {
-				return true
-			}
-		}
-		c.users.CompareAndDelete(user, v)
-		return true
-	})
-}
-
-// size returns the number of users with entries, live or expired (tests).
-func (c *cache) size() int {
-	n := 0
-	c.users.Range(func(any, any) bool { n++; return true })
-	return n
-}
-
-// inFlight returns the number of users with a flight in progress (tests).
-func (c *cache) inFlight() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.flights)
+// resolveEntry is a shared resolution, which usercache runs detached from its callers'
+// cancellation and bounded by the store timeout.
+func (r *Resolver) resolveEntry(ctx context.Context, userID, hint string) (fullResult, error) {
+	p, path, err := r.resolveUncached(ctx, userID, hint)
+	return fullResult{p, path}, err
 }

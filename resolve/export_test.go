@@ -7,13 +7,13 @@ import "net/http"
 var WithClock = withClock
 
 // CacheUsers returns the number of users holding cache entries, live or expired.
-func CacheUsers(r *Resolver) int { return r.cache.size() }
+func CacheUsers(r *Resolver) int { return r.cache.Size() }
 
 // CacheFlights returns the number of users with a shared resolution in progress.
-func CacheFlights(r *Resolver) int { return r.cache.inFlight() }
+func CacheFlights(r *Resolver) int { return r.cache.InFlight() }
 
 // SweepCache removes expired entries at once, as the background sweep does.
-func SweepCache(r *Resolver) { r.cache.sweep() }
+func SweepCache(r *Resolver) { r.cache.Sweep() }
 
 // HTTPClientOver is Provider.HTTPClient over base instead of the guarded transport, so
 // tests can reach local servers through everything else HTTPClient sets up.

@@ -184,24 +184,6 @@ func WithInvalidation(src InvalidationSource) Option {
 	})
 }
 
-// allOpen returns a gate open when every one of gates is, or nil for none.
-func allOpen(gates []func() bool) func() bool {
-	switch len(gates) {
-	case 0:
-		return nil
-	case 1:
-		return gates[0]
-	}
-	return func() bool {
-		for _, g := range gates {
-			if !g() {
-				return false
-			}
-		}
-		return true
-	}
-}
-
 // WithStoreTimeout bounds the store work of each resolution, [DefaultStoreTimeout]
 // without this option. A shared resolution runs on when the caller that started it gives
 // up, so that the others still get its result; d bounds it all the same. When d passes,

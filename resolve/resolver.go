@@ -115,7 +115,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		return r
 	}
 	if cfg.cacheTTL > 0 {
-		r.cache = newCache(cfg.cacheTTL, allOpen(cfg.cacheGates), cfg.clock)
+		r.cache = newCache(&cfg)
 	}
 	r.attribution = cfg.attribution
 	if cfg.usage.Send != nil {
@@ -230,7 +230,7 @@ func (r *Resolver) resolveWithGateway(ctx context.Context, userID, hint string, 
 // when it was called does not put its result back. Without a cache it does nothing.
 func (r *Resolver) Invalidate(userID string) {
 	if r.cache != nil {
-		r.cache.invalidate(userID)
+		r.cache.Invalidate(userID)
 	}
 }
 
@@ -238,7 +238,7 @@ func (r *Resolver) Invalidate(userID string) {
 // when it was called puts its result back. Without a cache it does nothing.
 func (r *Resolver) InvalidateAll() {
 	if r.cache != nil {
-		r.cache.invalidateAll()
+		r.cache.InvalidateAll()
 	}
 }
 
@@ -272,7 +272,7 @@ func (r *Resolver) lookup(ctx context.Context, userID, hint string) (*cacheEntry
 	switch {
 	case r.cache == nil:
 		return nil, cacheOff
-	case !r.cache.open():
+	case !r.cache.Open():
 		return nil, cacheBypass
 	case ctx.Err() != nil:
 		return nil, cacheMiss
@@ -296,7 +296,7 @@ func (r *Resolver) resolve(ctx context.Context, userID, hint string, res cacheRe
 		return Provider{}, "", &Error{Step: StepInput, Kind: err}
 	}
 	if res == cacheMiss {
-		return r.cache.resolveShared(ctx, userID, hint, r.resolveDetached)
+		return r.resolveShared(ctx, userID, hint)
 	}
 	return r.resolveBounded(ctx, userID, hint)
 }
@@ -311,15 +311,6 @@ func (r *Resolver) resolveBounded(ctx context.Context, userID, hint string) (Pro
 		return r.resolveUncached(ctx, userID, hint)
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, r.timeout, errStoreTimeout)
-	defer cancel()
-	return r.resolveUncached(ctx, userID, hint)
-}
-
-// resolveDetached is a shared resolution: it keeps ctx's values but not its
-// cancellation, so one caller giving up does not fail the others, and the store timeout
-// bounds it instead.
-func (r *Resolver) resolveDetached(ctx context.Context, userID, hint string) (Provider, Path, error) {
-	ctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), r.timeout, errStoreTimeout)
 	defer cancel()
 	return r.resolveUncached(ctx, userID, hint)
 }
