@@ -54,7 +54,7 @@ const (
 // failures. It is a small value: building one per answer allocates nothing.
 type Subject struct {
 	User string       // the key's user
-	ID   providers.ID // the service the answer is read as, whose key the user's is
+	ID   providers.ID // the key's service: the answer is read as its provider's
 	// Path is the value of attribute "path" of Config.Failures: a small enum, never a
 	// user id, a key or a URL.
 	Path string
@@ -70,7 +70,8 @@ type Config struct {
 	// a report goroutine, with a context bounded by Timeout that keeps the values, not
 	// the cancellation, of the context the answer came with.
 	Report func(ctx context.Context, user string, id providers.ID, f providers.Failure) error
-	// Invalidate drops the user's cached results.
+	// Invalidate drops the user's cached results: before and after each Report, and
+	// at once when Observer.Report is told of a breaking failure.
 	Invalidate func(user string)
 	// Timeout bounds each Report.
 	Timeout time.Duration
