@@ -1,6 +1,9 @@
 package resolve
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // WithClock replaces the cache's clocks with now (the time since some origin), so tests
 // can expire entries without sleeping.
@@ -19,12 +22,15 @@ func SweepCache(r *Resolver) { r.cache.Sweep() }
 // tests can reach local servers through everything else HTTPClient sets up.
 func HTTPClientOver(p Provider, base http.RoundTripper) *http.Client { return p.client(base) }
 
-// WithDrainTimeout replaces how long key health reads on an error body closed early.
-var WithDrainTimeout = withDrainTimeout
+// WithDrainTimeout replaces how long key health reads on an error body its caller closed
+// before its end.
+func WithDrainTimeout(d time.Duration) Option {
+	return option(func(c *config) { c.drainTimeout = d })
+}
 
 // WaitKeyReports returns once the Resolver's key health has no report in progress.
 func WaitKeyReports(r *Resolver) {
 	if r.health != nil {
-		r.health.wait()
+		r.health.Wait()
 	}
 }

@@ -3,16 +3,9 @@ package resolve
 import (
 	"context"
 	"errors"
-	"net/http"
 	"slices"
-	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-
-	"github.com/byok-go/byok/internal/monoclock"
-	"github.com/byok-go/byok/internal/peek"
-	"github.com/byok-go/byok/internal/throttle"
+	"github.com/byok-go/byok/internal/keyhealth"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -32,79 +25,18 @@ const (
 	MetricKeyReports = "byok.key.reports"
 )
 
-// Bounds of key health.
-const (
-	// reportEvery is the shortest interval between two reports of one key by one
-	// process.
-	reportEvery = time.Minute
-	// maxReports bounds the reports in progress (an answer being read after its
-	// caller closed it, classified or written). More are dropped, not queued.
-	maxReports = 16
-	// maxRecentKeys bounds the keys remembered for the once-a-minute bound. A report
-	// that would need more is dropped.
-	maxRecentKeys = 1 << 16
-	// peekLimit is how much of an error body is read: what providers.ClassifyFailure
-	// reads at most.
-	peekLimit = 64 << 10
-	// defaultDrainTimeout bounds the reading of an error body its caller closed before
-	// its end.
-	defaultDrainTimeout = 5 * time.Second
-)
-
-// Outcomes of MetricKeyReports.
-const (
-	reportWritten   = "written"
-	reportError     = "error"
-	reportThrottled = "throttled"
-	reportDropped   = "dropped"
-)
-
-// health is a Resolver's key health: it reads the providers' error answers and reports
-// breaking failures on user paths to the KeyStore. Everything it does runs off the
-// caller's path, on goroutines bounded by reports.
-type health struct {
-	store   KeyHealth
-	timeout time.Duration               // bound on each ReportKeyFailure
-	drain   time.Duration               // bound on reading a body its caller closed early
-	reports *throttle.Limit             // one slot per report in progress: maxReports
-	recent  *throttle.PerKey[healthKey] // the once-a-minute bound per key, of maxRecentKeys keys
-
-	failures metric.Int64Counter // MetricKeyFailures
-	reported metric.Int64Counter // MetricKeyReports
-	outcomes map[string][]metric.AddOption
-}
-
-// healthKey names one stored key.
-type healthKey struct {
-	user string
-	id   providers.ID
-}
-
-func newHealth(store KeyHealth, cfg *config) *health {
-	now := monoclock.Now
-	if cfg.clock != nil {
-		clock := cfg.clock
-		now = func() int64 { return int64(clock()) }
-	}
-	h := &health{
-		store:   store,
-		timeout: cfg.storeTimeout,
-		drain:   defaultDrainTimeout,
-		reports: throttle.NewLimit(maxReports),
-		recent:  throttle.NewPerKey[healthKey](reportEvery, maxRecentKeys, now),
-	}
-	if cfg.drainTimeout > 0 {
-		h.drain = cfg.drainTimeout
-	}
-
+// newHealth returns the key health of r (see keyhealth.Observer), over store.
+func newHealth(store KeyHealth, cfg *config, r *Resolver) *keyhealth.Observer {
 	meter := meterOf(cfg.meterProvider)
-	h.failures = counter(meter, MetricKeyFailures, "Provider answers that said something about the key that made the request.", "{failure}")
-	h.reported = counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}")
-	h.outcomes = map[string][]metric.AddOption{}
-	for _, o := range []string{reportWritten, reportError, reportThrottled, reportDropped} {
-		h.outcomes[o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))}
-	}
-	return h
+	return keyhealth.New(keyhealth.Config{
+		Report:     store.ReportKeyFailure,
+		Invalidate: r.Invalidate,
+		Timeout:    cfg.storeTimeout,
+		Drain:      cfg.drainTimeout,
+		Clock:      cfg.clock,
+		Failures:   counter(meter, MetricKeyFailures, "Provider answers that said something about the key that made the request.", "{failure}"),
+		Reports:    counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}"),
+	})
 }
 
 // marks reports whether a breaking failure seen on path marks the user's key. Only the
@@ -114,128 +46,9 @@ func newHealth(store KeyHealth, cfg *config) *health {
 // user's key (see the package documentation, "Key health").
 func marks(path Path) bool { return path == UserGateway || path == UserProvider }
 
-// count records one MetricKeyReports outcome.
-func (h *health) count(outcome string) {
-	h.reported.Add(context.Background(), 1, h.outcomes[outcome]...)
-}
-
-// acquire takes a report slot without waiting; false means a report must be dropped,
-// and it is counted.
-func (h *health) acquire() bool {
-	if h.reports.TryAcquire() {
-		return true
-	}
-	h.count(reportDropped)
-	return false
-}
-
-// classify reads a 4xx answer on a goroutine of its own and acts on what it says. body
-// must not change afterwards. The store is called with ctx's values, not its
-// cancellation.
-func (h *health) classify(ctx context.Context, o *origin, id providers.ID, status int, body []byte) {
-	if !h.acquire() {
-		return
-	}
-	go func() {
-		defer h.reports.Release()
-		h.act(ctx, o, id, h.failure(o, id, status, body))
-	}()
-}
-
-// failure classifies an answer and counts it in MetricKeyFailures.
-func (h *health) failure(o *origin, id providers.ID, status int, body []byte) providers.Failure {
-	f := providers.ClassifyFailure(id, status, body)
-	if f != "" {
-		h.failures.Add(context.Background(), 1, metric.WithAttributes(
-			attribute.String("provider", string(id)),
-			attribute.String("failure", string(f)),
-			attribute.String("path", string(o.path))))
-	}
-	return f
-}
-
-// act reports a breaking failure of a user's key to the store, at most once a minute per
-// key, and drops the user's cached results before and after the write: at once, so that
-// this Resolver stops serving the key, and again once the mark is stored, so that a
-// resolution that read the store in between does not keep the key cached. Other replicas
-// learn of the mark from the store's own notification. A failed write keeps the key's
-// slot: a store that is down is not asked again for each failure. It runs on a report
-// goroutine.
-func (h *health) act(ctx context.Context, o *origin, id providers.ID, f providers.Failure) {
-	if !f.Breaks() || !marks(o.path) {
-		return
-	}
-	switch h.recent.Claim(healthKey{o.user, id}) {
-	case throttle.Throttled: // this process reported the key within the minute
-		h.count(reportThrottled)
-		return
-	case throttle.Full: // too many keys were reported within the minute
-		h.count(reportDropped)
-		return
-	}
-	o.r.Invalidate(o.user)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.timeout)
-	err := h.store.ReportKeyFailure(ctx, o.user, id, f)
-	cancel()
-	o.r.Invalidate(o.user)
-	if err != nil {
-		h.count(reportError)
-		return
-	}
-	h.count(reportWritten)
-}
-
-// observeAnswer is what origin.received does when the Resolver keeps key health. An
-// answer of status 400 to 499 gets a body that lets the caller read every byte as sent
-// and keeps a copy of the first 64 KiB, which is classified once the caller has read
-// to the end or closed the body (see errorBody). Any other answer is returned as it is,
-// at the cost of a comparison.
-func (r *Resolver) observeAnswer(o *origin, id providers.ID, resp *http.Response, err error) *http.Response {
-	h := r.health
-	if h == nil || err != nil || resp == nil || resp.StatusCode < 400 || resp.StatusCode > 499 {
-		return resp
-	}
-	if resp.Body == nil || resp.Body == http.NoBody {
-		h.classify(context.Background(), o, id, resp.StatusCode, nil)
-		return resp
-	}
-	b := &errorBody{h: h, o: o, id: id, status: resp.StatusCode}
-	b.Init(resp.Body, peekLimit, b)
-	resp.Body = b
-	return resp
-}
-
-// errorBody is the body of a 4xx answer on its way to the caller: the caller reads
-// every byte as sent while peek.Body copies the first peekLimit bytes aside, and key
-// health classifies them on a report goroutine once they are whole. A body its caller
-// closes early is read on by a report goroutine, within the drain timeout; a body whose
-// read fails, or that is closed during a Read, is not classified.
-type errorBody struct {
-	peek.Body
-	h      *health
-	o      *origin
-	id     providers.ID
-	status int
-}
-
-// Whole classifies the body's first bytes on a report goroutine.
-func (b *errorBody) Whole(prefix []byte) {
-	b.h.classify(context.Background(), b.o, b.id, b.status, prefix)
-}
-
-// ClosedEarly hands the body to a report goroutine, which reads on, closes it, and acts
-// on what it read if that reached the end or peekLimit.
-func (b *errorBody) ClosedEarly() bool {
-	if !b.h.acquire() {
-		return false
-	}
-	go func() {
-		defer b.h.reports.Release()
-		if prefix, whole := b.Drain(b.h.drain); whole {
-			b.h.act(context.Background(), b.o, b.id, b.h.failure(b.o, b.id, b.status, prefix))
-		}
-	}()
-	return true
+// subject is what key health is told of an answer to a request o's Provider sent as id.
+func (o *origin) subject(id providers.ID) keyhealth.Subject {
+	return keyhealth.Subject{User: o.user, ID: id, Path: string(o.path), Marks: marks(o.path)}
 }
 
 // ReportOutcome tells the Resolver how the provider answered a request sent with p, for
@@ -253,22 +66,9 @@ func (b *errorBody) ClosedEarly() bool {
 // another Resolver or user, one built by hand, or a Resolver without [WithKeyHealth]) is
 // ignored, as is every status outside 400 to 499.
 func (r *Resolver) ReportOutcome(ctx context.Context, userID string, p Provider, status int, body []byte) {
-	h, o := r.health, p.origin
-	if h == nil || o == nil || o.r != r || o.user != userID || status < 400 || status > 499 {
-		return
+	if o := p.origin; r.health != nil && o != nil && o.r == r && o.user == userID {
+		r.health.Report(ctx, o.subject(p.ID), status, body)
 	}
-	f := h.failure(o, p.ID, status, body)
-	if !f.Breaks() || !marks(o.path) {
-		return
-	}
-	r.Invalidate(userID)
-	if !h.acquire() {
-		return
-	}
-	go func() {
-		defer h.reports.Release()
-		h.act(ctx, o, p.ID, f)
-	}()
 }
 
 // brokenKey turns a KeyStore's answer matching ErrKeyBroken for id, at step, into the
@@ -312,6 +112,3 @@ func (r *Resolver) brokenInSnapshot(s Snapshot, order []providers.ID) error {
 	}
 	return &Error{Step: step, Kind: ErrKeyBroken, Reason: string(b.Failure), Provider: b.ID}
 }
-
-// wait returns once no report is in progress (tests).
-func (h *health) wait() { h.reports.Wait() }

@@ -241,12 +241,6 @@ func withClock(now func() time.Duration) Option {
 	return option(func(c *config) { c.clock = now })
 }
 
-// withDrainTimeout replaces how long key health reads on an error body its caller closed
-// before its end (tests only, through export_test.go).
-func withDrainTimeout(d time.Duration) Option {
-	return option(func(c *config) { c.drainTimeout = d })
-}
-
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing
 // one costs no allocation ([WithGatewayOptions] allocates its copy of the options).
 type CallOption struct {

@@ -3,6 +3,7 @@ package resolve
 import (
 	"net/http"
 
+	"github.com/byok-go/byok/internal/keyhealth"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -28,5 +29,11 @@ func (o *origin) sending(id providers.ID) {
 // that the caller still reads every byte. It must not block on anything but the body's
 // own reads.
 func (o *origin) received(id providers.ID, resp *http.Response, err error) *http.Response {
-	return o.r.observeAnswer(o, id, resp, err) // key health (health.go)
+	// Key health (health.go) reads an answer of status 400 to 499 as the caller reads it
+	// (keyhealth.Observer.Observe); any other answer costs a comparison.
+	h := o.r.health
+	if h == nil || err != nil || resp == nil || !keyhealth.Observed(resp.StatusCode) {
+		return resp
+	}
+	return h.Observe(resp, o.subject(id))
 }

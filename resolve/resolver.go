@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/byok-go/byok/gateway"
+	"github.com/byok-go/byok/internal/keyhealth"
 	"github.com/byok-go/byok/internal/teamusage"
 	"github.com/byok-go/byok/models"
 	"github.com/byok-go/byok/providers"
@@ -49,10 +50,10 @@ type Resolver struct {
 
 	watches bool // the Transports of its Providers report to it (see origin)
 
-	usage       *teamusage.Counter // WithTeamUsage; nil: off
-	attribution []byte             // WithGatewayAttribution's secret; nil: off
-	health      *health            // WithKeyHealth: classifies answers and marks keys; nil: off
-	skipBroken  bool               // WithSkipBrokenKeys
+	usage       *teamusage.Counter  // WithTeamUsage; nil: off
+	attribution []byte              // WithGatewayAttribution's secret; nil: off
+	health      *keyhealth.Observer // WithKeyHealth: classifies answers and marks keys; nil: off
+	skipBroken  bool                // WithSkipBrokenKeys
 }
 
 // New returns a Resolver over the user's keys, the user's consent and the team's
@@ -123,7 +124,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 		r.watches = true
 	}
 	if cfg.keyHealth {
-		r.health = newHealth(keys.(KeyHealth), &cfg)
+		r.health = newHealth(keys.(KeyHealth), &cfg, r)
 		r.watches = true
 	}
 	for _, src := range cfg.sources {
