@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/byok-go/byok/internal/keyhealth"
+	"github.com/byok-go/byok/internal/telemetry"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -34,8 +35,8 @@ func newHealth(store KeyHealth, cfg *config, r *Resolver) *keyhealth.Observer {
 		Timeout:    cfg.storeTimeout,
 		Drain:      cfg.drainTimeout,
 		Clock:      cfg.clock,
-		Failures:   counter(meter, MetricKeyFailures, "Provider answers that said something about the key that made the request.", "{failure}"),
-		Reports:    counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}"),
+		Failures:   telemetry.Counter(meter, MetricKeyFailures, "Provider answers that said something about the key that made the request.", "{failure}"),
+		Reports:    telemetry.Counter(meter, MetricKeyReports, "Breaking failures of users' keys, by what became of their report.", "{report}"),
 	})
 }
 

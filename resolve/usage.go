@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/byok-go/byok/internal/teamusage"
+	"github.com/byok-go/byok/internal/telemetry"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -151,8 +152,8 @@ func newUsage(cfg teamusage.Config, timeout time.Duration, mp metric.MeterProvid
 		cfg.Max = MaxUsageCounters
 	}
 	if meter := meterOf(mp); meter != nil {
-		cfg.Dropped = counter(meter, MetricUsageDropped, "Team-paid requests not counted: the counters were full, or the Resolver was closed.", "{request}")
-		cfg.Flushes = counter(meter, MetricUsageFlushes, "Calls to the team usage sink, by outcome.", "{call}")
+		cfg.Dropped = telemetry.Counter(meter, MetricUsageDropped, "Team-paid requests not counted: the counters were full, or the Resolver was closed.", "{request}")
+		cfg.Flushes = telemetry.Counter(meter, MetricUsageFlushes, "Calls to the team usage sink, by outcome.", "{call}")
 	}
 	return teamusage.New(cfg)
 }

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/byok-go/byok/internal/tally"
+	"github.com/byok-go/byok/internal/telemetry"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -165,7 +165,6 @@ func (c *Counter) Held() (counters, requests int64) { return c.counts.Held() }
 const (
 	dropFull = iota
 	dropClosed
-	numDropReasons
 )
 
 // metrics holds the instruments and their measurement options, built once so that
@@ -173,8 +172,8 @@ const (
 type metrics struct {
 	dropped metric.Int64Counter
 	flushes metric.Int64Counter
-	byDrop  [numDropReasons][]metric.AddOption
-	byFlush [2][]metric.AddOption // [0 ok, 1 error]
+	byDrop  [][]metric.AddOption // by drop reason
+	byFlush [][]metric.AddOption // [0 ok, 1 error]
 }
 
 // newMetrics returns the metrics of dropped and flushes, or nil when both are nil; a
@@ -189,14 +188,12 @@ func newMetrics(dropped, flushes metric.Int64Counter) *metrics {
 	if flushes == nil {
 		flushes = noop.Int64Counter{}
 	}
-	m := &metrics{dropped: dropped, flushes: flushes}
-	for i, reason := range [numDropReasons]string{"full", "closed"} {
-		m.byDrop[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))}
+	return &metrics{
+		dropped: dropped,
+		flushes: flushes,
+		byDrop:  telemetry.Options("reason", "full", "closed"), // dropFull, dropClosed
+		byFlush: telemetry.Options("outcome", "ok", "error"),
 	}
-	for i, outcome := range [2]string{"ok", "error"} {
-		m.byFlush[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcome)))}
-	}
-	return m
 }
 
 func (m *metrics) drop(reason int) {
