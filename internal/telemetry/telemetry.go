@@ -56,7 +56,7 @@ type Counts struct {
 	key     string   // the key of Known
 	known   []string // values of key whose options are built ahead
 	modeKey string
-	modes   []string              // modes[0] == "" adds no mode attribute
+	modes   []string               // modes[0] == "" adds no mode attribute
 	byKnown [][][]metric.AddOption // [known][mode]
 }
 
