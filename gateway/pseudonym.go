@@ -46,3 +46,22 @@ func Pseudonym(secret []byte, userID string) (pseudonym string, ok bool) {
 	}
 	return "", false
 }
+
+// Attributed returns o attributed to userID: User and QuotaEntityID, where o leaves them
+// empty, set to [Pseudonym] of userID under secret. Those o sets win, trimmed of
+// surrounding white space. When Pseudonym gives none, o is returned with nothing added:
+// the id itself is never sent.
+func (o Options) Attributed(secret []byte, userID string) Options {
+	o.User, o.QuotaEntityID = strings.TrimSpace(o.User), strings.TrimSpace(o.QuotaEntityID)
+	p, ok := Pseudonym(secret, userID)
+	if !ok {
+		return o
+	}
+	if o.User == "" {
+		o.User = p
+	}
+	if o.QuotaEntityID == "" {
+		o.QuotaEntityID = p
+	}
+	return o
+}

@@ -91,3 +91,29 @@ func ExamplePseudonym() {
 	fmt.Println(len(p), p == "8d0f6b8e-2f6e-4a57-9d1c-2b7f0a3c9e11")
 	// Output: 43 false
 }
+
+func TestOptionsAttributed(t *testing.T) {
+	const user = "8d0f8c2e-3a4b-4c5d-9e6f-0a1b2c3d4e5f"
+	p, ok := gateway.Pseudonym(attribSecret, user)
+	require.True(t, ok)
+
+	base := gateway.Options{Order: []string{"anthropic"}, Tags: []string{"t"}, ZeroDataRetention: true}
+	got := base.Attributed(attribSecret, user)
+	assert.Equal(t, p, got.User, "an empty User carries the pseudonym")
+	assert.Equal(t, p, got.QuotaEntityID, "an empty QuotaEntityID carries the pseudonym")
+	assert.Equal(t, base.Order, got.Order)
+	assert.Equal(t, base.Tags, got.Tags)
+	assert.True(t, got.ZeroDataRetention)
+
+	set := gateway.Options{User: "  team-a ", QuotaEntityID: " org-7 "}.Attributed(attribSecret, user)
+	assert.Equal(t, "team-a", set.User, "a User the options set wins, trimmed")
+	assert.Equal(t, "org-7", set.QuotaEntityID, "a QuotaEntityID the options set wins, trimmed")
+
+	blank := gateway.Options{User: "   "}.Attributed(attribSecret, user)
+	assert.Equal(t, p, blank.User, "a white-space User is empty")
+
+	none := gateway.Options{}.Attributed([]byte("short"), user)
+	assert.Empty(t, none.User, "no pseudonym: nothing is sent, never the id")
+	assert.Empty(t, none.QuotaEntityID)
+	assert.NotContains(t, fmt.Sprint(got, set, none), user)
+}

@@ -1,8 +1,6 @@
 package resolve
 
 import (
-	"strings"
-
 	"github.com/byok-go/byok/gateway"
 )
 
@@ -76,20 +74,9 @@ func (r *Resolver) attributes(path Path) bool {
 	return r.attribution != nil && (path == TeamGateway || path == GatewayBYOK)
 }
 
-// attributedOptions compiles o with the user's pseudonym as User and QuotaEntityID
-// where o leaves them empty.
+// attributedOptions compiles o attributed to the user (gateway.Options.Attributed).
 func (r *Resolver) attributedOptions(o gateway.Options, userID string) (*gateway.Compiled, error) {
-	o.User, o.QuotaEntityID = strings.TrimSpace(o.User), strings.TrimSpace(o.QuotaEntityID)
-	p, ok := gateway.Pseudonym(r.attribution, userID)
-	if !ok {
-		return gateway.Compile(o, r.models)
-	}
-	// Over cannot refuse o: the pseudonym's options set no list o could loosen.
-	merged, err := gateway.Options{User: p, QuotaEntityID: p}.Over(o)
-	var g *gateway.Compiled
-	if err == nil {
-		g, err = gateway.Compile(merged, r.models)
-	}
+	g, err := gateway.Compile(o.Attributed(r.attribution, userID), r.models)
 	if err != nil { // o compiled before; a pseudonym is 43 printable bytes
 		return nil, &Error{Step: StepInput, Kind: ErrInvalidConfig, Reason: "gateway attribution", Cause: err}
 	}
