@@ -115,31 +115,25 @@ func (e *Error) Unwrap() []error {
 // store_unavailable, base_url_rejected, key_broken, invalid_user_id, invalid_model,
 // invalid_gateway_options, invalid_config, canceled or deadline_exceeded.
 func (e *Error) Code() string {
-	switch e.Kind {
-	case ErrKeyBroken:
-		return "key_broken"
-	case ErrFallbackDisabled:
-		return "fallback_disabled"
-	case ErrNoProvider:
-		return "no_provider"
-	case ErrStoreUnavailable:
-		return "store_unavailable"
-	case ErrBaseURLRejected:
-		return "base_url_rejected"
-	case ErrInvalidUserID:
-		return "invalid_user_id"
-	case ErrInvalidModel:
-		return "invalid_model"
-	case gateway.ErrInvalidOptions:
-		return "invalid_gateway_options"
-	case ErrInvalidConfig:
-		return "invalid_config"
-	case context.Canceled:
-		return "canceled"
-	case context.DeadlineExceeded:
-		return "deadline_exceeded"
+	if c, ok := errorCodes[e.Kind]; ok {
+		return c
 	}
 	return "error"
+}
+
+// errorCodes are the Codes of the kinds.
+var errorCodes = map[error]string{
+	ErrKeyBroken:              "key_broken",
+	ErrFallbackDisabled:       "fallback_disabled",
+	ErrNoProvider:             "no_provider",
+	ErrStoreUnavailable:       "store_unavailable",
+	ErrBaseURLRejected:        "base_url_rejected",
+	ErrInvalidUserID:          "invalid_user_id",
+	ErrInvalidModel:           "invalid_model",
+	gateway.ErrInvalidOptions: "invalid_gateway_options",
+	ErrInvalidConfig:          "invalid_config",
+	context.Canceled:          "canceled",
+	context.DeadlineExceeded:  "deadline_exceeded",
 }
 
 // errorCode returns err's Code, or "error" for an error that is not an *Error.

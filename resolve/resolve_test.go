@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/codes"
 
+	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
@@ -622,6 +623,27 @@ func TestError_text(t *testing.T) {
 	assert.True(t, errors.Is(err, providers.ErrGatewayURL))
 	assert.True(t, errors.Is(err, errCanary))
 	assert.Equal(t, "base_url_rejected", err.Code())
+}
+
+// Every kind has its documented code, and anything else is "error".
+func TestError_codes(t *testing.T) {
+	for kind, code := range map[error]string{
+		resolve.ErrKeyBroken:        "key_broken",
+		resolve.ErrFallbackDisabled: "fallback_disabled",
+		resolve.ErrNoProvider:       "no_provider",
+		resolve.ErrStoreUnavailable: "store_unavailable",
+		resolve.ErrBaseURLRejected:  "base_url_rejected",
+		resolve.ErrInvalidUserID:    "invalid_user_id",
+		resolve.ErrInvalidModel:     "invalid_model",
+		gateway.ErrInvalidOptions:   "invalid_gateway_options",
+		resolve.ErrInvalidConfig:    "invalid_config",
+		context.Canceled:            "canceled",
+		context.DeadlineExceeded:    "deadline_exceeded",
+		resolve.ErrNotFound:         "error",
+		errCanary:                   "error",
+	} {
+		assert.Equal(t, code, (&resolve.Error{Step: resolve.StepInput, Kind: kind}).Code(), "%v", kind)
+	}
 }
 
 // Remembering accepted URLs must not let a rejected one through on a later call.
