@@ -155,7 +155,7 @@ func (v *Validator) Validate(ctx context.Context, id ID, key Secret) Validation 
 	if err != nil {
 		return Validation{Reason: ReasonNetworkError}
 	}
-	authorize(req.Header, id, key.Reveal())
+	Authorize(req.Header, id, key)
 	req.Header.Set("Accept", "application/json")
 
 	client := noRedirects
@@ -215,15 +215,22 @@ func validBase(raw string) bool {
 	return u.Scheme == "http" || u.Scheme == "https" // Parse lower-cases the scheme
 }
 
-// authorize sets id's authentication headers for key on h: x-api-key and
-// anthropic-version for Anthropic, "Authorization: Bearer <key>" for the others.
-func authorize(h http.Header, id ID, key string) {
+// Authorize sets the authentication headers of key for id on h: x-api-key and
+// anthropic-version for Anthropic, "Authorization: Bearer <key>" for every other
+// provider. It first removes both schemes' headers, so a reused header set never
+// carries a second key; with a zero key it only removes them.
+func Authorize(h http.Header, id ID, key Secret) {
+	h.Del("Authorization")
+	h.Del("X-Api-Key")
+	if key.IsZero() {
+		return
+	}
 	if id == Anthropic {
-		h.Set("X-Api-Key", key)
+		h.Set("X-Api-Key", key.Reveal())
 		h.Set("Anthropic-Version", AnthropicVersion)
 		return
 	}
-	h.Set("Authorization", "Bearer "+key)
+	h.Set("Authorization", "Bearer "+key.Reveal())
 }
 
 // failureReason classifies an error from a request made under ctx.

@@ -717,3 +717,24 @@ func TestValidation_neverHoldsKey(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthorize(t *testing.T) {
+	for _, id := range providers.All() {
+		h := http.Header{"Authorization": {"Bearer stale"}, "X-Api-Key": {"stale"}}
+		providers.Authorize(h, id, providers.NewSecret("k-"+string(id)))
+		if id == providers.Anthropic {
+			if h.Get("X-Api-Key") != "k-anthropic" || h.Get("Anthropic-Version") != providers.AnthropicVersion || len(h.Values("Authorization")) != 0 {
+				t.Errorf("anthropic headers: %v", h)
+			}
+			continue
+		}
+		if h.Get("Authorization") != "Bearer k-"+string(id) || len(h.Values("X-Api-Key")) != 0 {
+			t.Errorf("%s headers: %v", id, h)
+		}
+	}
+	h := http.Header{"Authorization": {"Bearer stale"}, "X-Api-Key": {"stale"}}
+	providers.Authorize(h, providers.OpenAI, providers.Secret{})
+	if len(h) != 0 {
+		t.Errorf("a zero key left headers: %v", h)
+	}
+}

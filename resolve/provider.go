@@ -52,23 +52,11 @@ type Provider struct {
 	origin  *origin         // the Resolver, user and path it came from, when they watch its requests; nil: none
 }
 
-// Authorize sets the provider's authentication headers on h: x-api-key and
-// anthropic-version for Anthropic, "Authorization: Bearer <key>" for every other
-// provider. It removes the other scheme's header, so a reused header set never carries
-// a second key. With no key it only removes them.
-func (p Provider) Authorize(h http.Header) {
-	h.Del("Authorization")
-	h.Del("X-Api-Key")
-	if p.APIKey.IsZero() {
-		return
-	}
-	if p.ID == providers.Anthropic {
-		h.Set("X-Api-Key", p.APIKey.Reveal())
-		h.Set("Anthropic-Version", AnthropicVersion)
-		return
-	}
-	h.Set("Authorization", "Bearer "+p.APIKey.Reveal())
-}
+// Authorize sets the provider's authentication headers on h, as providers.Authorize
+// does: x-api-key and anthropic-version for Anthropic, "Authorization: Bearer <key>" for
+// every other provider. It removes the other scheme's header, so a reused header set
+// never carries a second key. With no key it only removes them.
+func (p Provider) Authorize(h http.Header) { providers.Authorize(h, p.ID, p.APIKey) }
 
 // BaseURLHost returns the host of BaseURL (no scheme, port or path), as recorded in
 // telemetry.

@@ -7,15 +7,14 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/internal/keyhealth"
 	"github.com/byok-go/byok/internal/teamusage"
+	"github.com/byok-go/byok/internal/telemetry"
 	"github.com/byok-go/byok/models"
 	"github.com/byok-go/byok/providers"
 )
@@ -105,13 +104,7 @@ func New(keys KeyStore, consent ConsentStore, team TeamConfig, opts ...Option) *
 	if cfg.gatewayBYOK {
 		r.byok = gateway.BYOKSlugs(cfg.models, cfg.byokSlugs)
 	}
-	tp := cfg.tracerProvider
-	if tp == nil {
-		tp = otel.GetTracerProvider()
-	}
-	if _, isNoop := tp.(noop.TracerProvider); !isNoop {
-		r.tracer = tp.Tracer(scopeName)
-	}
+	r.tracer = telemetry.Tracer(cfg.tracerProvider, scopeName)
 	if cfg.err != nil {
 		return r
 	}

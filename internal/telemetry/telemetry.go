@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Meter returns mp's meter named scope, or nil when mp is the no-op provider: then
@@ -22,6 +24,18 @@ func Meter(mp metric.MeterProvider, scope string) metric.Meter {
 		return nil
 	}
 	return mp.Meter(scope)
+}
+
+// Tracer returns tp's tracer named scope, or nil when tp is the no-op provider: then no
+// span is made. A nil tp means the global provider.
+func Tracer(tp trace.TracerProvider, scope string) trace.Tracer {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if _, isNoop := tp.(tracenoop.TracerProvider); isNoop {
+		return nil
+	}
+	return tp.Tracer(scope)
 }
 
 // Counter returns meter's Int64Counter name, or a no-op one when meter is nil or the

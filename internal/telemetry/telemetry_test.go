@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/byok-go/byok/internal/telemetry"
 )
@@ -59,6 +60,15 @@ func TestMeter_noopRecordsNothing(t *testing.T) {
 	}
 	c := telemetry.Counter(nil, "c", "", "1")
 	c.Add(context.Background(), 1) // must not panic
+}
+
+func TestTracer_noopMakesNoSpans(t *testing.T) {
+	if tr := telemetry.Tracer(tracenoop.NewTracerProvider(), "x"); tr != nil {
+		t.Error("the no-op provider gave a tracer")
+	}
+	if tr := telemetry.Tracer(nil, "x"); tr == nil {
+		t.Error("a nil provider (the global one) gave no tracer")
+	}
 }
 
 func TestCounts(t *testing.T) {
