@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"reflect"
+	"sync"
 
 	"github.com/byok-go/byok/gateway"
 	"github.com/byok-go/byok/internal/monoclock"
@@ -23,6 +24,7 @@ const maxModelsPerUser = 16
 // the clocks and the sweep of users whose entries have all expired.
 type cache struct {
 	usercache.Cache[*cacheEntry, fullResult]
+	users sync.Map // user id -> *cacheEntry, the newest of the user's entries; written by usercache
 }
 
 // cacheEntry is one cached result, in a compact form: a cached user costs memory for
@@ -151,6 +153,7 @@ func newCache(cfg *config) *cache {
 	c := &cache{}
 	c.Init(usercache.Config[*cacheEntry, fullResult]{
 		TTL:          cfg.cacheTTL,
+		Users:        &c.users,
 		Gates:        cfg.cacheGates,
 		Clock:        cfg.clock,
 		Timeout:      cfg.storeTimeout,
@@ -164,7 +167,7 @@ func newCache(cfg *config) *cache {
 
 // get returns the user's live entry for model, or nil.
 func (c *cache) get(user, model string) *cacheEntry {
-	v, ok := c.Map().Load(user)
+	v, ok := c.users.Load(user)
 	if !ok {
 		return nil
 	}

@@ -39,7 +39,11 @@ type Config[V comparable, R any] struct {
 	// fail the others, and the timeout bounds it instead.
 	Timeout      time.Duration
 	TimeoutCause error
-	// Find returns the user's live result for key, read as a hit reads it (Map and the
+	// Users is the map of user id to V, which the Cache writes and the caller reads: a
+	// hot path's Users.Load on a map of its own inlines, where a method wrapping it, or
+	// a map inside this generic type, would not. Every write goes through the Cache.
+	Users *sync.Map
+	// Find returns the user's live result for key, read as a hit reads it (Users and the
 	// coarse clock). It is called under the Cache's lock, on a miss, to find the result
 	// of a flight that ended since the caller's read.
 	Find func(user, key string) (R, bool)
@@ -56,7 +60,7 @@ type Config[V comparable, R any] struct {
 // the result of one (user, key). It is safe for concurrent use; it must be made with
 // [Cache.Init] before any other method is called, and not copied after.
 //
-// A read is lock-free and allocation-free: one lookup by user in [Cache.Map], and a
+// A read is lock-free and allocation-free: one lookup by user in the caller's Config.Users, and a
 // comparison of the expiries the caller finds in the value with the coarse clock
 // (monoclock.Coarse, or [Cache.TestClock]), all in the caller's code. Nothing runs per
 // value in the background: an expired value is simply not served, and a sweep, started
@@ -75,7 +79,7 @@ type Cache[V comparable, R any] struct {
 	cause     error         // the ctx cause of a flight that timeout ended
 	testClock func() int64  // tests: replaces both clocks
 	gate      func() bool   // the cache is read and written only while gate() is true; nil: always
-	users     sync.Map      // user id -> V
+	users     *sync.Map     // Config.Users
 	find      func(user, key string) (R, bool)
 	store     func(V, string, R, int64, int64) V
 	live      func(V, int64) bool
@@ -98,12 +102,12 @@ type flight[R any] struct {
 	err   error
 }
 
-// Init readies a zero Cache with cfg. Timeout, Find, Store and Live are required.
+// Init readies a zero Cache with cfg. Timeout, Users, Find, Store and Live are required.
 func (c *Cache[V, R]) Init(cfg Config[V, R]) {
 	c.ttl = int64(cfg.TTL)
 	c.timeout, c.cause = cfg.Timeout, cfg.TimeoutCause
 	c.gate = allOpen(cfg.Gates)
-	c.find, c.store, c.live = cfg.Find, cfg.Store, cfg.Live
+	c.users, c.find, c.store, c.live = cfg.Users, cfg.Find, cfg.Store, cfg.Live
 	c.flights = map[string][]*flight[R]{}
 	if cfg.Clock != nil {
 		clock := cfg.Clock
@@ -141,10 +145,6 @@ func (c *Cache[V, R]) stamp() int64 {
 
 // Open reports whether the cache may be read and written now.
 func (c *Cache[V, R]) Open() bool { return c.gate == nil || c.gate() }
-
-// Map returns the map of user id to V, for reads on a hot path: its Load inlines where a
-// method wrapping it would not. Every write goes through the Cache's methods.
-func (c *Cache[V, R]) Map() *sync.Map { return &c.users }
 
 // TestClock returns the clock that replaces both clocks in tests, or nil: then a read
 // compares expiries with monoclock.Coarse(). A hot path chooses the clock itself, as a

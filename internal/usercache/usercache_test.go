@@ -22,6 +22,7 @@ type entry struct {
 // fixture is a Cache of values on a clock that moves only when advance is called.
 type fixture struct {
 	c      Cache[*value, string]
+	users  sync.Map // the Cache's Config.Users
 	clock  atomic.Int64
 	onLive atomic.Pointer[func(v *value)] // called by Live before it answers, when set
 	stores atomic.Int64
@@ -35,6 +36,7 @@ func newFixture(gates ...func() bool) *fixture {
 	f := &fixture{}
 	f.c.Init(Config[*value, string]{
 		TTL:          ttl,
+		Users:        &f.users,
 		Gates:        gates,
 		Clock:        func() time.Duration { return time.Duration(f.clock.Load()) },
 		Timeout:      time.Hour,
@@ -79,7 +81,7 @@ func (f *fixture) advance(d time.Duration) { f.clock.Add(int64(d)) }
 
 // get is a read as a hot path makes it: the map and the clock, no lock.
 func (f *fixture) get(user, key string) (string, bool) {
-	v, ok := f.c.Map().Load(user)
+	v, ok := f.users.Load(user)
 	if !ok {
 		return "", false
 	}
@@ -421,7 +423,7 @@ func TestStore_keepsTheOtherKeys(t *testing.T) {
 	if _, err := f.c.Shared(t.Context(), "u", "b", rs.run); err != nil {
 		t.Fatal(err)
 	}
-	v, _ := f.c.Map().Load("u")
+	v, _ := f.users.Load("u")
 	m := v.(*value).m
 	if len(m) != 2 || m["a"].expires != int64(ttl) || m["b"].expires != int64(10*time.Second+ttl) {
 		t.Fatalf("value = %+v; want a expiring at ttl, b at 10s+ttl", m)
@@ -453,7 +455,7 @@ func TestSweep_removesExpiredUsers(t *testing.T) {
 	f.advance(30 * time.Second)
 	f.c.Sweep()
 	for user, want := range map[string]bool{"old": false, "mixed": true, "new": true} {
-		if _, ok := f.c.Map().Load(user); ok != want {
+		if _, ok := f.users.Load(user); ok != want {
 			t.Errorf("%s kept = %v, want %v", user, ok, want)
 		}
 	}
@@ -496,7 +498,7 @@ func TestMaybeSweep_oncePerInterval(t *testing.T) {
 		t.Fatalf("sweepEvery = %v, want the ttl", time.Duration(f.c.sweepEvery))
 	}
 	var short Cache[*value, string]
-	short.Init(Config[*value, string]{TTL: time.Millisecond, Timeout: time.Hour})
+	short.Init(Config[*value, string]{TTL: time.Millisecond, Timeout: time.Hour, Users: new(sync.Map)})
 	if short.sweepEvery != int64(MinSweepEvery) {
 		t.Fatalf("sweepEvery = %v for a 1 ms ttl, want MinSweepEvery", time.Duration(short.sweepEvery))
 	}
