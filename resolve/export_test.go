@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// WithClock replaces the cache's clocks with now (the time since some origin), so tests
-// can expire entries without sleeping.
-var WithClock = withClock
+// WithClock replaces the cache's clocks with now, the time elapsed since some origin,
+// so tests can expire entries without sleeping. It is also the clock of the
+// once-a-minute bound on key health reports.
+func WithClock(now func() time.Duration) Option {
+	return option(func(c *config) { c.clock = now })
+}
 
 // CacheUsers returns the number of users holding cache entries, live or expired.
 func CacheUsers(r *Resolver) int { return r.cache.Size() }

@@ -30,7 +30,7 @@ type config struct {
 	sources        []InvalidationSource // WithInvalidation: each gets the new Resolver
 	storeTimeout   time.Duration
 	meterProvider  metric.MeterProvider
-	clock          func() time.Duration // tests: replaces the cache's clocks
+	clock          func() time.Duration // tests (WithClock): replaces the cache's clocks
 	err            error                // the first invalid option; every Resolve reports it
 
 	models *models.Rules // WithVendorSlug, WithModelID; nil: none
@@ -232,13 +232,6 @@ func WithKeyHealth() Option {
 // [ErrKeyBroken].
 func WithSkipBrokenKeys() Option {
 	return option(func(c *config) { c.skipBroken = true })
-}
-
-// withClock replaces the cache's clocks with now, the time elapsed since some origin
-// (tests only, through export_test.go), so tests can expire entries without sleeping. It
-// is also the clock of the once-a-minute bound on key health reports.
-func withClock(now func() time.Duration) Option {
-	return option(func(c *config) { c.clock = now })
 }
 
 // CallOption configures one [Resolver.Resolve] call. It is a small value, so passing
