@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -23,6 +22,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/byok-go/byok/internal/testkit"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
@@ -626,44 +626,17 @@ func TestKeyHealth_closeWithoutRead(t *testing.T) {
 	assert.Equal(t, providers.FailureInvalidKey, counting.KeyFailure(user1, providers.OpenAI))
 }
 
-// stallingBody yields its prefix, then blocks until closed.
-type stallingBody struct {
-	prefix  *strings.Reader
-	closed  chan struct{}
-	blocked chan struct{} // closed when a Read first blocks
-	once    sync.Once
-	block   sync.Once
-}
-
-func newStallingBody(prefix string) *stallingBody {
-	return &stallingBody{prefix: strings.NewReader(prefix), closed: make(chan struct{}), blocked: make(chan struct{})}
-}
-
-func (b *stallingBody) Read(p []byte) (int, error) {
-	if b.prefix.Len() > 0 {
-		return b.prefix.Read(p)
-	}
-	b.block.Do(func() { close(b.blocked) })
-	<-b.closed
-	return 0, errors.New("read on closed body")
-}
-
-func (b *stallingBody) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
-}
-
 // A body that stalls after a partial answer, closed early by its caller: the caller's
 // Close returns at once, the Resolver gives up after its bound and closes the body, and
 // a body not seen whole marks nothing.
 func TestKeyHealth_stalledBodyClosedEarly(t *testing.T) {
 	r, counting, p := healthResolver(t, resolve.WithDrainTimeout(20*time.Millisecond))
-	body := newStallingBody(`{"error":{"code":"invalid_api_key"`)
+	body := testkit.NewStallingBody(`{"error":{"code":"invalid_api_key"`)
 	resp := roundTrip(t, p.Transport(givenBase{status: 401, body: body}), p)
 	require.NoError(t, resp.Body.Close()) // would hang if Close waited for the body
 	resolve.WaitKeyReports(r)             // would hang if nothing bounded the read
 	select {
-	case <-body.closed:
+	case <-body.Closed():
 	default:
 		t.Fatal("the underlying body was not closed")
 	}
@@ -684,14 +657,14 @@ func TestKeyHealth_incompleteBodiesMarkNothing(t *testing.T) {
 	})
 	t.Run("closed during a read", func(t *testing.T) {
 		r, counting, p := healthResolver(t)
-		body := newStallingBody(`{"error":{"code":"invalid_api_key"`)
+		body := testkit.NewStallingBody(`{"error":{"code":"invalid_api_key"`)
 		resp := roundTrip(t, p.Transport(givenBase{status: 401, body: body}), p)
 		done := make(chan error)
 		go func() {
 			_, err := io.ReadAll(resp.Body)
 			done <- err
 		}()
-		<-body.blocked // close while the reader waits for more: the read ends, nothing is classified
+		<-body.Blocked() // close while the reader waits for more: the read ends, nothing is classified
 		require.NoError(t, resp.Body.Close())
 		require.Error(t, <-done)
 		resolve.WaitKeyReports(r)

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/byok-go/byok/internal/testkit"
 	"github.com/byok-go/byok/providers"
 	"github.com/byok-go/byok/resolve"
 	"github.com/byok-go/byok/resolve/resolvetest"
@@ -84,18 +85,7 @@ func newUsageFixtureWith(t *testing.T, sink resolve.UsageSink, team resolve.Team
 // flush makes the flush goroutine flush once and returns the outcome.
 func (f *usageFixture) flush(t *testing.T) error {
 	t.Helper()
-	select {
-	case f.ticks <- time.Now():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the flush goroutine does not take ticks")
-	}
-	select {
-	case err := <-f.flushed:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("the flush did not end")
-		return nil
-	}
+	return testkit.Flush(t, f.ticks, f.flushed)
 }
 
 // send resolves user and sends n requests through the Provider's Transport to the fake

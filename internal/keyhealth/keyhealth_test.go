@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/byok-go/byok/internal/keyhealth"
+	"github.com/byok-go/byok/internal/testkit"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -240,46 +241,19 @@ func TestObserve_bodyClosedEarly(t *testing.T) {
 	assert.Equal(t, map[string]int64{"written": 1}, f.outcomes(t))
 }
 
-// stallingBody yields its prefix, then blocks until closed.
-type stallingBody struct {
-	prefix  *strings.Reader
-	closed  chan struct{}
-	blocked chan struct{} // closed when a Read first blocks
-	once    sync.Once
-	block   sync.Once
-}
-
-func newStallingBody(prefix string) *stallingBody {
-	return &stallingBody{prefix: strings.NewReader(prefix), closed: make(chan struct{}), blocked: make(chan struct{})}
-}
-
-func (b *stallingBody) Read(p []byte) (int, error) {
-	if b.prefix.Len() > 0 {
-		return b.prefix.Read(p)
-	}
-	b.block.Do(func() { close(b.blocked) })
-	<-b.closed
-	return 0, errors.New("read on closed body")
-}
-
-func (b *stallingBody) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
-}
-
 // A body that stalls, closed early by its caller: Close returns at once, the Observer
 // gives up reading after Config.Drain and closes the body, and an answer not seen whole
 // is neither counted nor reported.
 func TestObserve_drainTimeout(t *testing.T) {
 	f := newFixture(t, func(c *keyhealth.Config) { c.Drain = 20 * time.Millisecond })
-	b := newStallingBody(`{"error":{"code":"invalid_api_key"`)
+	b := testkit.NewStallingBody(`{"error":{"code":"invalid_api_key"`)
 	resp := f.Observe(answer(401, b), subject("u1"))
 	_, err := io.ReadFull(resp.Body, make([]byte, 5))
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close()) // would hang if Close waited for the body
 	f.Wait()                              // would hang if nothing bounded the read
 	select {
-	case <-b.closed:
+	case <-b.Closed():
 	default:
 		t.Fatal("the body was not closed")
 	}
@@ -304,14 +278,14 @@ func TestObserve_incompleteBodies(t *testing.T) {
 	})
 	t.Run("closed during a read", func(t *testing.T) {
 		f := newFixture(t)
-		b := newStallingBody(`{"error":{"code":"invalid_api_key"`)
+		b := testkit.NewStallingBody(`{"error":{"code":"invalid_api_key"`)
 		resp := f.Observe(answer(401, b), subject("u1"))
 		done := make(chan error)
 		go func() {
 			_, err := io.ReadAll(resp.Body)
 			done <- err
 		}()
-		<-b.blocked
+		<-b.Blocked()
 		require.NoError(t, resp.Body.Close())
 		require.Error(t, <-done)
 		f.Wait()

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/byok-go/byok/internal/peek"
+	"github.com/byok-go/byok/internal/testkit"
 )
 
 // owner records what its Body tells it. With drain set, ClosedEarly drains on a
@@ -202,37 +203,10 @@ type emptyReader struct{}
 
 func (emptyReader) Read([]byte) (int, error) { return 0, nil }
 
-// stallingBody yields its prefix, then blocks until closed.
-type stallingBody struct {
-	prefix  *strings.Reader
-	closed  chan struct{}
-	blocked chan struct{} // closed when a Read first blocks
-	once    sync.Once
-	block   sync.Once
-}
-
-func newStallingBody(prefix string) *stallingBody {
-	return &stallingBody{prefix: strings.NewReader(prefix), closed: make(chan struct{}), blocked: make(chan struct{})}
-}
-
-func (b *stallingBody) Read(p []byte) (int, error) {
-	if b.prefix.Len() > 0 {
-		return b.prefix.Read(p)
-	}
-	b.block.Do(func() { close(b.blocked) })
-	<-b.closed
-	return 0, errors.New("read on closed body")
-}
-
-func (b *stallingBody) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
-}
-
 // A stalled body closed early: the reader's Close returns at once, and the drain gives
 // up after its timeout, closes the body and reports the prefix not whole.
 func TestBody_stalledBodyDrainIsBounded(t *testing.T) {
-	body := newStallingBody("partial")
+	body := testkit.NewStallingBody("partial")
 	o := newOwner(body, 1<<10, true)
 	o.timeout = 20 * time.Millisecond
 	require.NoError(t, o.Close()) // would hang if Close waited for the body
@@ -240,7 +214,7 @@ func TestBody_stalledBodyDrainIsBounded(t *testing.T) {
 	assert.False(t, d.whole)
 	assert.Equal(t, "partial", string(d.prefix))
 	select {
-	case <-body.closed:
+	case <-body.Closed():
 	default:
 		t.Fatal("the underlying body was not closed")
 	}
@@ -249,14 +223,14 @@ func TestBody_stalledBodyDrainIsBounded(t *testing.T) {
 // Close during a Read ends the Read, closes the body at once and tells the owner
 // nothing.
 func TestBody_closeDuringARead(t *testing.T) {
-	body := newStallingBody("partial")
+	body := testkit.NewStallingBody("partial")
 	o := newOwner(body, 1<<10, true)
 	done := make(chan error)
 	go func() {
 		_, err := io.ReadAll(o)
 		done <- err
 	}()
-	<-body.blocked
+	<-body.Blocked()
 	require.NoError(t, o.Close())
 	require.Error(t, <-done)
 	wholes, early := o.told()

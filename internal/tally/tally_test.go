@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/byok-go/byok/internal/tally"
+	"github.com/byok-go/byok/internal/testkit"
 )
 
 // key is a test key: a user and a label; keys of one user share a shard.
@@ -108,18 +109,7 @@ func newFixture(t *testing.T, edit func(*tally.Config[key])) *fixture {
 // tick makes the goroutine flush once and returns the outcome.
 func (f *fixture) tick(t *testing.T) error {
 	t.Helper()
-	select {
-	case f.ticks <- time.Now():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the flush goroutine does not take ticks")
-	}
-	select {
-	case err := <-f.flushed:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("the flush did not end")
-		return nil
-	}
+	return testkit.Flush(t, f.ticks, f.flushed)
 }
 
 func (f *fixture) add(t *testing.T, k key, n int) {

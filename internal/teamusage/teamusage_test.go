@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/byok-go/byok/internal/teamusage"
+	"github.com/byok-go/byok/internal/testkit"
 	"github.com/byok-go/byok/providers"
 )
 
@@ -103,18 +104,7 @@ func (f *fixture) at(s string) {
 // flush makes the flush goroutine flush once and returns the outcome.
 func (f *fixture) flush(t *testing.T) error {
 	t.Helper()
-	select {
-	case f.ticks <- time.Now():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the flush goroutine does not take ticks")
-	}
-	select {
-	case err := <-f.flushed:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatal("the flush did not end")
-		return nil
-	}
+	return testkit.Flush(t, f.ticks, f.flushed)
 }
 
 // metric returns the values of the instrument name by attribute key=value.
