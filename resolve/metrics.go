@@ -62,11 +62,6 @@ var knownPaths = [...]Path{UserGateway, UserProvider, GatewayBYOK, TeamGateway, 
 type metrics struct {
 	resolutions *telemetry.Counts    // MetricResolutions
 	store       *telemetry.Durations // MetricStoreDuration
-
-	// The hot path's own copy: a cache hit of a known path records on counter with
-	// hits[path index], one indexing of an array (telemetry.Counts costs two loads more).
-	counter metric.Int64Counter
-	hits    [len(knownPaths)][]metric.AddOption
 }
 
 // meterOf returns the package's meter from mp, or nil when mp is the no-op provider:
@@ -84,15 +79,13 @@ func newMetrics(mp metric.MeterProvider) *metrics {
 	for i, p := range knownPaths {
 		paths[i] = string(p)
 	}
-	m := &metrics{
-		counter: telemetry.Counter(meter, MetricResolutions, "Resolve calls by path or error code and by cache result.", "{resolution}"),
-		store:   telemetry.NewDurations(meter, MetricStoreDuration, "Duration of each store call made by a resolution.", storeOpNames[:]),
+	return &metrics{
+		resolutions: telemetry.NewCounts(telemetry.Counter(meter, MetricResolutions,
+			"Resolve calls by path or error code and by cache result.", "{resolution}"),
+			"path", paths, "cache", cacheResultNames[:]),
+		store: telemetry.NewDurations(meter, MetricStoreDuration,
+			"Duration of each store call made by a resolution.", storeOpNames[:]),
 	}
-	m.resolutions = telemetry.NewCounts(m.counter, "path", paths, "cache", cacheResultNames[:])
-	for i := range knownPaths {
-		m.hits[i] = m.resolutions.Known(i, int(cacheHit))
-	}
-	return m
 }
 
 // count records one Resolve. A nil m records nothing.
@@ -111,7 +104,7 @@ func (m *metrics) hit(ctx context.Context, e *cacheEntry, path Path) {
 
 func (m *metrics) addHit(ctx context.Context, e *cacheEntry, path Path) {
 	if e.x == nil || e.x.full == nil { // a template knows its path's index
-		m.counter.Add(ctx, 1, m.hits[e.tmpl.pathIdx]...)
+		m.resolutions.AddKnown(ctx, e.tmpl.pathIdx, int(cacheHit))
 		return
 	}
 	m.add(ctx, path, nil, cacheHit)

@@ -96,10 +96,6 @@ func (n *Counts) set(key, value string, mode int) attribute.Set {
 	return attribute.NewSet(attribute.String(key, value), attribute.String(n.modeKey, n.modes[mode]))
 }
 
-// Known returns the options of the known value i in mode, for a caller that records on
-// the counter itself.
-func (n *Counts) Known(i, mode int) []metric.AddOption { return n.byKnown[i][mode] }
-
 // AddKnown counts one event of the known value i in mode; it allocates nothing.
 func (n *Counts) AddKnown(ctx context.Context, i, mode int) {
 	n.c.Add(ctx, 1, n.byKnown[i][mode]...)
