@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/byok-go/byok/internal/telemetry"
 )
 
 // scopeName is the meter name: this package's import path.
@@ -43,25 +45,21 @@ func newMetrics(mp metric.MeterProvider) *metrics {
 		mp = otel.GetMeterProvider()
 	}
 	meter := mp.Meter(scopeName)
-	m := &metrics{meter: meter}
+	m := &metrics{
+		meter: meter,
+		notifications: telemetry.Counter(meter, MetricNotifications,
+			"Invalidation notifications received.", "{notification}"),
+		disconnects: telemetry.Counter(meter, MetricDisconnects,
+			"Listener connections lost or failed.", "{disconnect}"),
+	}
 	// The API returns a usable (no-op) instrument with any error.
-	m.notifications, _ = meter.Int64Counter(MetricNotifications,
-		metric.WithDescription("Invalidation notifications received."), metric.WithUnit("{notification}"))
 	m.connected, _ = meter.Int64ObservableGauge(MetricConnected,
 		metric.WithDescription("1 while the listener's connection is up and caches may be used, else 0."), metric.WithUnit("1"))
-	m.disconnects, _ = meter.Int64Counter(MetricDisconnects,
-		metric.WithDescription("Listener connections lost or failed."), metric.WithUnit("{disconnect}"))
-	if m.notifications == nil {
-		m.notifications = noop.Int64Counter{}
-	}
 	if m.connected == nil {
 		m.connected = noop.Int64ObservableGauge{}
 	}
-	if m.disconnects == nil {
-		m.disconnects = noop.Int64Counter{}
-	}
-	m.invalidated = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "invalidated")))}
-	m.ignored = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "ignored")))}
+	results := telemetry.Options("result", "invalidated", "ignored")
+	m.invalidated, m.ignored = results[0], results[1]
 	return m
 }
 
